@@ -1,0 +1,130 @@
+package ir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+)
+
+// Validate checks that a snapshot is internally consistent, so that a data plane can
+// compile it without failing half way. Translation only emits valid snapshots; this is
+// the gate before publishing, and the check a remote data plane runs on what it receives.
+func (s *Snapshot) Validate() error {
+	var errs []string
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+
+	upstreams := map[string]bool{}
+	for _, u := range s.Upstreams {
+		if upstreams[u.Name] {
+			fail("upstream %q: duplicate name", u.Name)
+		}
+		upstreams[u.Name] = true
+		for _, e := range u.Endpoints {
+			if _, _, err := net.SplitHostPort(e.Address); err != nil {
+				fail("upstream %q: endpoint %q: %v", u.Name, e.Address, err)
+			}
+			if e.Weight < 1 {
+				fail("upstream %q: endpoint %q: weight %d < 1", u.Name, e.Address, e.Weight)
+			}
+		}
+	}
+	certs := map[string]bool{}
+	for _, c := range s.Certificates {
+		certs[c.Name] = true
+	}
+	listeners := map[string]bool{}
+	for _, l := range s.Listeners {
+		if listeners[l.Name] {
+			fail("listener %q: duplicate", l.Name)
+		}
+		listeners[l.Name] = true
+		if l.Port < 1 || l.Port > 65535 {
+			fail("listener %q: port %d out of range", l.Name, l.Port)
+		}
+		for _, c := range l.Certificates {
+			if !certs[c] {
+				fail("listener %q: unknown certificate %q", l.Name, c)
+			}
+		}
+		if (l.Protocol == HTTPS) && len(l.Certificates) == 0 {
+			fail("listener %q: HTTPS without a certificate", l.Name)
+		}
+		for _, vh := range l.VirtualHosts {
+			for _, r := range vh.Routes {
+				validateRoute(l.Name, vh.Hostname, &r, upstreams, fail)
+			}
+		}
+	}
+	for _, sr := range s.StreamRoutes {
+		if !listeners[sr.Listener] {
+			fail("stream route %q: unknown listener %q", sr.Name, sr.Listener)
+		}
+		for _, b := range sr.Backends {
+			if !upstreams[b.Upstream] {
+				fail("stream route %q: unknown upstream %q", sr.Name, b.Upstream)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid snapshot: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func validateRoute(listener, host string, r *Route, upstreams map[string]bool, fail func(string, ...any)) {
+	where := fmt.Sprintf("listener %q host %q route %q", listener, host, r.Name)
+	switch r.Path.Type {
+	case MatchExact, MatchPrefix:
+		if !strings.HasPrefix(r.Path.Value, "/") {
+			fail("%s: path %q must start with /", where, r.Path.Value)
+		}
+	case MatchRegex:
+		if _, err := regexp.Compile(r.Path.Value); err != nil {
+			fail("%s: path regex: %v", where, err)
+		}
+	default:
+		fail("%s: unknown path match type %q", where, r.Path.Type)
+	}
+	for _, m := range append(append([]ValueMatch(nil), r.Headers...), r.QueryParams...) {
+		if m.Type == MatchRegex {
+			if _, err := regexp.Compile(m.Value); err != nil {
+				fail("%s: %s regex: %v", where, m.Name, err)
+			}
+		}
+	}
+	for _, b := range r.Backends {
+		if !upstreams[b.Upstream] {
+			fail("%s: unknown upstream %q", where, b.Upstream)
+		}
+	}
+	if rd := r.Redirect; rd != nil {
+		switch rd.StatusCode {
+		case 301, 302, 303, 307, 308:
+		default:
+			fail("%s: redirect status %d", where, rd.StatusCode)
+		}
+	}
+}
+
+// ComputeVersion sets Version to a hash of the content, so equal configs have equal versions.
+func (s *Snapshot) ComputeVersion() {
+	s.Version = ""
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	s.Version = hex.EncodeToString(sum[:8])
+}
+
+// Redacted returns a copy safe to show: private keys are replaced.
+func (s *Snapshot) Redacted() *Snapshot {
+	c := *s
+	c.Certificates = make([]Certificate, len(s.Certificates))
+	for i, cert := range s.Certificates {
+		cert.Key = "<redacted>"
+		c.Certificates[i] = cert
+	}
+	return &c
+}

@@ -1,0 +1,57 @@
+// Package resource is the one input model: every source (files, the admin API's store,
+// Kubernetes) produces a Resources value, and translation reads nothing else.
+package resource
+
+import (
+	"strconv"
+
+	"portico.dev/portico/api/v1alpha1"
+)
+
+// Resources is a complete set of objects from one or more sources.
+type Resources struct {
+	Gateways     []*v1alpha1.Gateway     `json:"gateways,omitempty"`
+	Routes       []*v1alpha1.Route       `json:"routes,omitempty"`
+	Upstreams    []*v1alpha1.Upstream    `json:"upstreams,omitempty"`
+	Certificates []*v1alpha1.Certificate `json:"certificates,omitempty"`
+	StreamRoutes []*v1alpha1.StreamRoute `json:"streamRoutes,omitempty"`
+
+	// Origins says where each object came from (for messages); may be empty.
+	Origins map[Key]Origin `json:"-"`
+}
+
+// Key identifies an object across kinds.
+type Key struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+// String renders a key as "Kind/name" or "Kind/namespace/name".
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.Kind + "/" + k.Name
+	}
+	return k.Kind + "/" + k.Namespace + "/" + k.Name
+}
+
+// Origin is where an object was read: a file and the 1-based document in it.
+type Origin struct {
+	File     string
+	Document int
+	// Item is the 1-based position inside a list document (a JSON array or a
+	// `kind: List`); 0 when the document is the object itself.
+	Item int
+}
+
+// String renders an origin as "file: document 2" or "file: document 1 item 3".
+func (o Origin) String() string {
+	s := o.File
+	if o.Document > 0 {
+		s += ": document " + strconv.Itoa(o.Document)
+	}
+	if o.Item > 0 {
+		s += " item " + strconv.Itoa(o.Item)
+	}
+	return s
+}
