@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"time"
+
+	"portico.dev/portico/internal/ir"
+	"portico.dev/portico/internal/observe"
+	"portico.dev/portico/internal/proxy/router"
+	"portico.dev/portico/internal/proxy/upstream"
+)
+
+// listenerState is the immutable compiled form of one ir.Listener: everything a
+// request needs, resolved once per swap.
+type listenerState struct {
+	name     string
+	address  string
+	port     int
+	gateways []string
+	gateway  string // first contributing gateway listener, for unmatched requests
+
+	tlsConfig *tls.Config // nil for plaintext
+	table     *router.Table
+	routes    []*compiledRoute // parallel to table.Routes()
+	notFound  *observe.RouteMetrics
+}
+
+// compiledRoute is the per-route runtime state kept next to the router's table.
+type compiledRoute struct {
+	name    string
+	gateway string
+	metrics *observe.RouteMetrics
+
+	backends []*upstream.Upstream
+	cumul    []uint64 // cumulative weights, parallel to backends
+	total    uint64
+
+	prefix     string // matched prefix (no trailing slash) of a PathPrefix route
+	isPrefix   bool
+	reqHeaders *headerOps
+	resHeaders *headerOps
+	rewrite    *pathRewrite
+	hostname   string // Host rewrite, "" keeps the client's Host
+	redirect   *redirect
+	timeout    time.Duration
+}
+
+func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs map[string]loadedCert, m *observe.Metrics) (*listenerState, error) {
+	table, err := router.Compile(l)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listener %q: %w", l.Name, err)
+	}
+	st := &listenerState{
+		name:     l.Name,
+		address:  l.Address,
+		port:     int(l.Port),
+		gateways: l.Gateways,
+		table:    table,
+	}
+	if len(l.Gateways) > 0 {
+		st.gateway = l.Gateways[0]
+	}
+	st.notFound = m.Route(st.gateway, "")
+	if l.Protocol == ir.HTTPS {
+		sel, err := newCertSelector(l, certs)
+		if err != nil {
+			return nil, err
+		}
+		st.tlsConfig = sel.tlsConfig()
+	}
+	routes := table.Routes()
+	st.routes = make([]*compiledRoute, len(routes))
+	for id, r := range routes {
+		cr, err := compileRoute(table, id, r, ups, m)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listener %q route %q (match %d): %w", l.Name, r.Name, r.MatchIndex, err)
+		}
+		st.routes[id] = cr
+	}
+	return st, nil
+}
+
+func compileRoute(t *router.Table, id int, r *ir.Route, ups map[string]*upstream.Upstream, m *observe.Metrics) (*compiledRoute, error) {
+	cr := &compiledRoute{
+		name:       r.Name,
+		gateway:    r.Gateway,
+		metrics:    m.Route(r.Gateway, r.Name),
+		reqHeaders: compileHeaderOps(r.RequestHeaders),
+		resHeaders: compileHeaderOps(r.ResponseHeaders),
+		timeout:    time.Duration(r.TimeoutMillis) * time.Millisecond,
+	}
+	cr.prefix, cr.isPrefix = t.MatchedPrefix(id)
+	for _, b := range r.Backends {
+		if b.Weight <= 0 {
+			continue
+		}
+		u := ups[b.Upstream]
+		if u == nil {
+			return nil, fmt.Errorf("unknown upstream %q", b.Upstream)
+		}
+		cr.total += uint64(b.Weight)
+		cr.backends = append(cr.backends, u)
+		cr.cumul = append(cr.cumul, cr.total)
+	}
+	if rw := r.Rewrite; rw != nil {
+		cr.hostname = rw.Hostname
+		cr.rewrite = newPathRewrite(rw.FullPath, rw.PrefixPath)
+	}
+	if rd := r.Redirect; rd != nil {
+		cr.redirect = &redirect{
+			scheme:   rd.Scheme,
+			hostname: rd.Hostname,
+			port:     int(rd.Port),
+			path:     newPathRewrite(rd.FullPath, rd.PrefixPath),
+			status:   rd.StatusCode,
+		}
+		if cr.redirect.status == 0 {
+			cr.redirect.status = http.StatusFound
+		}
+	}
+	return cr, nil
+}

@@ -1,0 +1,309 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"portico.dev/portico/internal/ir"
+	"portico.dev/portico/internal/observe"
+	"portico.dev/portico/internal/proxy/upstream"
+)
+
+// Options configure a Runtime. Zero values pick sensible defaults.
+type Options struct {
+	// Logger receives operational messages (never per-request lines). Default: discard.
+	Logger *slog.Logger
+	// AccessLog receives one line per request; nil turns access logging off.
+	AccessLog *observe.AccessLog
+	// Metrics receives request, connection and reload metrics; nil turns them off.
+	Metrics *observe.Metrics
+	// Upstream tunes connection pools and dialing for every upstream.
+	Upstream upstream.Options
+	// DrainTimeout bounds how long a listener removed by a swap keeps serving the
+	// requests it had accepted. Default 30s.
+	DrainTimeout time.Duration
+}
+
+// Runtime is the live data plane of one process: its listeners, upstreams and the
+// snapshot in force. Apply and Shutdown may be called from any goroutine.
+type Runtime struct {
+	opts     Options
+	log      *slog.Logger
+	registry *upstream.Registry
+	ids      requestIDs
+
+	mu        sync.Mutex // serialises Apply and Shutdown
+	listeners map[string]*httpListener
+	upstreams map[string]*upstream.Upstream
+	certs     certCache
+	draining  sync.WaitGroup
+	closed    bool
+
+	snap     atomic.Pointer[ir.Snapshot]
+	hijacked hijackedConns
+}
+
+// New returns a Runtime with no listeners; the first Apply opens them.
+func New(opts Options) *Runtime {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.Upstream.Logger == nil {
+		opts.Upstream.Logger = opts.Logger
+	}
+	rt := &Runtime{
+		opts:      opts,
+		log:       opts.Logger,
+		registry:  upstream.NewRegistry(opts.Upstream),
+		listeners: map[string]*httpListener{},
+		certs:     certCache{},
+	}
+	rt.ids.init()
+	rt.hijacked.conns = map[io.Closer]struct{}{}
+	return rt
+}
+
+// Snapshot returns the snapshot in force, or nil before the first successful Apply.
+func (rt *Runtime) Snapshot() *ir.Snapshot { return rt.snap.Load() }
+
+// ErrShutdown is returned by Apply after Shutdown.
+var ErrShutdown = errors.New("proxy: runtime is shut down")
+
+// Apply validates and compiles s, binds the sockets of listeners it adds, and then
+// swaps everything in at once. It is all-or-nothing: on any error the previous
+// configuration keeps serving unchanged, sockets bound for the attempt are closed,
+// and the error names the listener, route, certificate or upstream at fault.
+//
+// Listeners with an L4 protocol (TCP, TLS, UDP) are not served here.
+func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
+	defer func() {
+		if err != nil {
+			rt.opts.Metrics.ReloadFailed()
+		}
+	}()
+	if s == nil {
+		return errors.New("proxy: nil snapshot")
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return ErrShutdown
+	}
+
+	ups, err := rt.registry.Build(s.Upstreams)
+	if err != nil {
+		rt.registry.Release(rt.upstreams)
+		return fmt.Errorf("proxy: upstreams: %w", err)
+	}
+	certs, err := rt.certs.load(s.Certificates)
+	if err != nil {
+		rt.registry.Release(rt.upstreams)
+		return err
+	}
+	states := make(map[string]*listenerState, len(s.Listeners))
+	for i := range s.Listeners {
+		l := &s.Listeners[i]
+		if l.Protocol != ir.HTTP && l.Protocol != ir.HTTPS {
+			continue
+		}
+		st, err := compileListener(l, ups, certs, rt.opts.Metrics)
+		if err != nil {
+			rt.registry.Release(rt.upstreams)
+			return err
+		}
+		states[l.Name] = st
+	}
+
+	// Bind new sockets last: every failure before this point left nothing to undo.
+	added := map[string]*httpListener{}
+	for name, st := range states {
+		if rt.listeners[name] != nil {
+			continue
+		}
+		hl, err := rt.bind(st)
+		if err != nil {
+			for _, a := range added {
+				_ = a.ln.Close()
+			}
+			rt.registry.Release(rt.upstreams)
+			return err
+		}
+		added[name] = hl
+	}
+
+	// Commit: nothing below can fail.
+	for name, st := range states {
+		if hl := rt.listeners[name]; hl != nil {
+			hl.state.Store(st)
+		}
+	}
+	for name, hl := range added {
+		rt.listeners[name] = hl
+		hl.start()
+	}
+	for name, hl := range rt.listeners {
+		if states[name] == nil {
+			delete(rt.listeners, name)
+			rt.drain(hl)
+		}
+	}
+	rt.forgetMetrics(s)
+	rt.upstreams = ups
+	rt.registry.Release(ups)
+	rt.certs.retain(s.Certificates)
+	rt.snap.Store(s)
+	rt.opts.Metrics.ReloadSucceeded(s.Version)
+	rt.log.Info("configuration applied", "version", s.Version, "listeners", len(states),
+		"added", len(added), "upstreams", len(ups))
+	return nil
+}
+
+// forgetMetrics drops per-route series of routes the new snapshot no longer has.
+func (rt *Runtime) forgetMetrics(s *ir.Snapshot) {
+	old := rt.snap.Load()
+	if old == nil || rt.opts.Metrics == nil {
+		return
+	}
+	type key struct{ gw, route string }
+	keep := map[key]bool{}
+	for _, l := range s.Listeners {
+		for _, vh := range l.VirtualHosts {
+			for _, r := range vh.Routes {
+				keep[key{r.Gateway, r.Name}] = true
+			}
+		}
+	}
+	for _, l := range old.Listeners {
+		for _, vh := range l.VirtualHosts {
+			for _, r := range vh.Routes {
+				if k := (key{r.Gateway, r.Name}); !keep[k] {
+					keep[k] = true // forget once
+					rt.opts.Metrics.Forget(r.Gateway, r.Name)
+				}
+			}
+		}
+	}
+}
+
+// drain stops a listener from accepting and lets its requests finish in the
+// background, for at most DrainTimeout.
+func (rt *Runtime) drain(hl *httpListener) {
+	rt.draining.Add(1)
+	go func() {
+		defer rt.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
+		defer cancel()
+		if err := hl.srv.Shutdown(ctx); err != nil {
+			_ = hl.srv.Close()
+		}
+		<-hl.done
+		rt.log.Info("listener removed", "listener", hl.name)
+	}()
+}
+
+// Shutdown stops accepting on every listener, lets in-flight requests finish until
+// ctx ends, then closes whatever is left (including upgraded connections) and
+// releases upstream pools. It returns ctx's error if it had to cut requests short.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return nil
+	}
+	rt.closed = true
+	ls := rt.listeners
+	rt.listeners = map[string]*httpListener{}
+	rt.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ls))
+	for _, hl := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hl.srv.Shutdown(ctx); err != nil {
+				_ = hl.srv.Close()
+				errs <- err
+			}
+			<-hl.done
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	err := <-errs
+	if err == nil {
+		// Upgraded connections are not tracked by http.Server: give them until ctx.
+		if !rt.hijacked.waitEmpty(ctx) {
+			err = ctx.Err()
+		}
+	}
+	rt.hijacked.closeAll()
+	drained := make(chan struct{})
+	go func() { rt.draining.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	rt.registry.Close()
+	return err
+}
+
+// hijackedConns tracks upgraded (WebSocket) connections, which http.Server forgets
+// once hijacked, so Shutdown can wait for them and close them at the deadline.
+type hijackedConns struct {
+	mu    sync.Mutex
+	conns map[io.Closer]struct{}
+}
+
+func (h *hijackedConns) add(c io.Closer) {
+	h.mu.Lock()
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *hijackedConns) remove(c io.Closer) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+func (h *hijackedConns) waitEmpty(ctx context.Context) bool {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		h.mu.Lock()
+		n := len(h.conns)
+		h.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+func (h *hijackedConns) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.conns {
+		_ = c.Close()
+	}
+}
