@@ -1,0 +1,43 @@
+# Portico — build, run, test.
+GO      ?= go
+BIN     := bin/portico
+H2SPEC_VERSION := v2.2.1+incompatible
+
+.PHONY: all build run test test-race bench bench-proxy lint tools golden
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/portico
+
+## run: the quick start — the gateway on :8080/:8443 with the demo backends, ops on 127.0.0.1:9901.
+run: build
+	./$(BIN) run --config examples/quickstart.yaml
+
+## test: every test; installs the test tools (h2spec) into the Go bin folder first.
+test: tools
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+test-race: tools
+	$(GO) test -count=1 -race ./...
+
+## tools: test tools, installed outside the repo and reused across runs.
+tools:
+	@command -v h2spec >/dev/null 2>&1 || test -x "$$($(GO) env GOPATH)/bin/h2spec" || \
+		$(GO) install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+
+## golden: regenerate translation golden files after an intended change (review the diff).
+golden:
+	$(GO) test ./internal/translate -update
+
+## bench: Go micro-benchmarks; bench-proxy: Portico against nginx (see bench/README.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+bench-proxy:
+	bash bench/proxy.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
