@@ -1,0 +1,78 @@
+package ir
+
+import (
+	"strings"
+	"testing"
+)
+
+func validSnapshot() *Snapshot {
+	return &Snapshot{
+		Upstreams:    []Upstream{{Name: "u", Protocol: UpstreamHTTP, Algorithm: "round-robin", Endpoints: []Endpoint{{Address: "127.0.0.1:1", Weight: 1}}}},
+		Certificates: []Certificate{{Name: "c", Cert: "x", Key: "secret"}},
+		Listeners: []Listener{{
+			Name: ":8443", Port: 8443, Protocol: HTTPS, Certificates: []string{"c"},
+			VirtualHosts: []VirtualHost{{Hostname: "*", Routes: []Route{{
+				Name: "r", Path: PathMatch{Type: MatchPrefix, Value: "/"}, Backends: []Backend{{Upstream: "u", Weight: 1}},
+			}}}},
+		}},
+	}
+}
+
+func TestValidateAcceptsConsistentSnapshot(t *testing.T) {
+	if err := validSnapshot().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateRejectsInconsistencies(t *testing.T) {
+	cases := map[string]struct {
+		mutate func(*Snapshot)
+		want   string
+	}{
+		"unknown upstream":    {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Backends[0].Upstream = "x" }, `unknown upstream "x"`},
+		"unknown certificate": {func(s *Snapshot) { s.Listeners[0].Certificates = []string{"nope"} }, `unknown certificate "nope"`},
+		"https without cert":  {func(s *Snapshot) { s.Listeners[0].Certificates = nil }, "HTTPS without a certificate"},
+		"bad port":            {func(s *Snapshot) { s.Listeners[0].Port = 0 }, "port 0 out of range"},
+		"bad regex": {func(s *Snapshot) {
+			s.Listeners[0].VirtualHosts[0].Routes[0].Path = PathMatch{Type: MatchRegex, Value: "(x"}
+		}, "path regex"},
+		"relative path": {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Path.Value = "x" }, "must start with /"},
+		"bad endpoint":  {func(s *Snapshot) { s.Upstreams[0].Endpoints[0].Address = "nope" }, `endpoint "nope"`},
+		"zero weight":   {func(s *Snapshot) { s.Upstreams[0].Endpoints[0].Weight = 0 }, "weight 0 < 1"},
+		"redirect code": {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Redirect = &Redirect{StatusCode: 200} }, "redirect status 200"},
+		"duplicate listener": {func(s *Snapshot) { s.Listeners = append(s.Listeners, s.Listeners[0]) }, "duplicate"},
+		"stream route listener": {func(s *Snapshot) {
+			s.StreamRoutes = []StreamRoute{{Name: "s", Listener: ":9", Backends: []Backend{{Upstream: "u", Weight: 1}}}}
+		}, `unknown listener ":9"`},
+	}
+	for name, c := range cases {
+		s := validSnapshot()
+		c.mutate(s)
+		err := s.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error containing %q", name, err, c.want)
+		}
+	}
+}
+
+func TestVersionFollowsContent(t *testing.T) {
+	a, b := validSnapshot(), validSnapshot()
+	a.ComputeVersion()
+	b.ComputeVersion()
+	if a.Version == "" || a.Version != b.Version {
+		t.Fatalf("equal content, versions %q and %q", a.Version, b.Version)
+	}
+	b.Upstreams[0].Endpoints[0].Address = "127.0.0.1:2"
+	b.ComputeVersion()
+	if a.Version == b.Version {
+		t.Fatal("different content, same version")
+	}
+}
+
+func TestRedactedHidesKeysWithoutTouchingOriginal(t *testing.T) {
+	s := validSnapshot()
+	r := s.Redacted()
+	if r.Certificates[0].Key != "<redacted>" || s.Certificates[0].Key != "secret" {
+		t.Fatalf("redacted %q, original %q", r.Certificates[0].Key, s.Certificates[0].Key)
+	}
+}
