@@ -36,10 +36,10 @@ func TestValidateRejectsInconsistencies(t *testing.T) {
 		"bad regex": {func(s *Snapshot) {
 			s.Listeners[0].VirtualHosts[0].Routes[0].Path = PathMatch{Type: MatchRegex, Value: "(x"}
 		}, "path regex"},
-		"relative path": {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Path.Value = "x" }, "must start with /"},
-		"bad endpoint":  {func(s *Snapshot) { s.Upstreams[0].Endpoints[0].Address = "nope" }, `endpoint "nope"`},
-		"zero weight":   {func(s *Snapshot) { s.Upstreams[0].Endpoints[0].Weight = 0 }, "weight 0 < 1"},
-		"redirect code": {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Redirect = &Redirect{StatusCode: 200} }, "redirect status 200"},
+		"relative path":      {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Path.Value = "x" }, "must start with /"},
+		"bad endpoint":       {func(s *Snapshot) { s.Upstreams[0].Endpoints[0].Address = "nope" }, `endpoint "nope"`},
+		"zero weight":        {func(s *Snapshot) { s.Upstreams[0].Endpoints[0].Weight = 0 }, "weight 0 < 1"},
+		"redirect code":      {func(s *Snapshot) { s.Listeners[0].VirtualHosts[0].Routes[0].Redirect = &Redirect{StatusCode: 200} }, "redirect status 200"},
 		"duplicate listener": {func(s *Snapshot) { s.Listeners = append(s.Listeners, s.Listeners[0]) }, "duplicate"},
 		"stream route listener": {func(s *Snapshot) {
 			s.StreamRoutes = []StreamRoute{{Name: "s", Listener: ":9", Backends: []Backend{{Upstream: "u", Weight: 1}}}}
