@@ -104,16 +104,22 @@ func (p *Provider) watchDir() string {
 	return filepath.Dir(p.Path)
 }
 
+// relevant says whether an event should cause a reload. In a folder: its config files and
+// certificate files. For a single file: that file and certificate files beside it, but not
+// other files (a log written next to the config must not cause reloads).
 func (p *Provider) relevant(name string) bool {
+	switch filepath.Ext(name) {
+	case ".pem", ".crt", ".key":
+		return true
+	}
 	if info, err := os.Stat(p.Path); err == nil && info.IsDir() {
 		switch filepath.Ext(name) {
-		case ".yaml", ".yml", ".json", ".pem", ".crt", ".key":
+		case ".yaml", ".yml", ".json":
 			return true
 		}
 		return false
 	}
-	// A single file: react to it and to files beside it (certificates it may name).
-	return filepath.Clean(name) == filepath.Clean(p.Path) || filepath.Dir(name) == filepath.Dir(p.Path)
+	return filepath.Clean(name) == filepath.Clean(p.Path)
 }
 
 func (p *Provider) logger() *slog.Logger {

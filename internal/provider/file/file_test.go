@@ -109,3 +109,23 @@ func TestBadFileIsRejectedAndFolderIsWatched(t *testing.T) {
 	reload <- struct{}{} // SIGHUP-style forced reload
 	waitCounts(t, rec, 3, 1)
 }
+
+// TestUnrelatedFilesBesideAConfigFileDoNotReload guards against a reload loop: a log file
+// written next to the config must not trigger reloads.
+func TestUnrelatedFilesBesideAConfigFileDoNotReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "portico.yaml")
+	os.WriteFile(path, []byte(upstreamDoc("a")), 0o644)
+	rec := start(t, path, nil)
+	waitCounts(t, rec, 1, 0)
+	for i := 0; i < 5; i++ {
+		os.WriteFile(filepath.Join(dir, "portico.log"), []byte(fmt.Sprint(i)), 0o644)
+		time.Sleep(30 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if p, r := rec.counts(); p != 1 || r != 0 {
+		t.Fatalf("writes to a log beside the config caused %d loads", p+r-1)
+	}
+	os.WriteFile(path, []byte(upstreamDoc("b")), 0o644)
+	waitCounts(t, rec, 2, 0)
+}
