@@ -54,7 +54,11 @@ func (x *exchange) copyResponse(w http.ResponseWriter, r *http.Request, resp *ht
 			flusher.Flush()
 		}
 	}
-	if err := x.copyBody(w, resp.Body, flusher); err != nil {
+	size := resp.ContentLength
+	if r.Method == http.MethodHead {
+		size = 0 // the length describes a body that is not sent
+	}
+	if err := x.copyBody(w, resp.Body, size, flusher); err != nil {
 		if x.clientGone(r) || errors.Is(err, errClientWrite) {
 			return // nothing to tell a client that left
 		}
@@ -80,10 +84,28 @@ func isGRPC(resp *http.Response) bool {
 
 var errClientWrite = errors.New("proxy: writing to client failed")
 
-func (x *exchange) copyBody(w io.Writer, body io.Reader, flusher http.Flusher) error {
+func (x *exchange) copyBody(w io.Writer, body io.Reader, size int64, flusher http.Flusher) error {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
+	if flusher == nil && size > 0 && size <= int64(len(buf)) {
+		// A body that fits is read whole and written once: the client connection
+		// then sees one write instead of one per upstream read.
+		n, rerr := io.ReadFull(body, buf[:size])
+		m, werr := w.Write(buf[:n])
+		x.bytesOut += int64(m)
+		if werr != nil {
+			return errClientWrite
+		}
+		if rerr != nil {
+			return rerr
+		}
+		// Reach the end of the body so the upstream connection is released.
+		if _, rerr = body.Read(buf[:1]); rerr != nil && rerr != io.EOF {
+			return rerr
+		}
+		return nil
+	}
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {

@@ -10,7 +10,8 @@ import (
 )
 
 const (
-	readBufSize  = 8 << 10
+	// readBufSize holds a typical response (head and a body of ~10 KB) in one read(2).
+	readBufSize  = 16 << 10
 	writeBufSize = 8 << 10
 	copyBufSize  = 32 << 10
 )
