@@ -193,6 +193,9 @@ func TestBadFileKeepsLastGoodConfig(t *testing.T) {
 		{"bad regex", strings.Replace(basicConfig(port, backend, "/(x"), "PathPrefix", "RegularExpression", 1), []string{"portico.yaml", "document 3", "Route/echo", "spec.matches[0].path"}},
 		{"unknown upstream", strings.Replace(basicConfig(port, backend, "/two"), "{upstream: echo}", "{upstream: nope}", 1), []string{"portico.yaml", "Route/echo", "nope"}},
 		{"port in use", basicConfig(busyPort, backend, "/two"), []string{"default/http", fmt.Sprint(busyPort)}},
+		{"duplicate name", basicConfig(port, backend, "/two") + "---\napiVersion: portico.dev/v1alpha1\nkind: Upstream\nmetadata: {name: echo}\nspec:\n  endpoints: [{address: \"127.0.0.1:1\"}]\n", []string{"portico.yaml", "document 4", "Upstream/echo", "duplicate"}},
+		{"unknown certificate", basicConfig(port, backend, "/two") + "---\napiVersion: portico.dev/v1alpha1\nkind: Gateway\nmetadata: {name: tls}\nspec:\n  listeners: [{name: https, port: 9, protocol: HTTPS, tls: {certificateRefs: [missing]}}]\n", []string{"portico.yaml", "Gateway/tls", "missing"}},
+		{"JSON with a bad field type", `{"apiVersion": "portico.dev/v1alpha1", "kind": "Upstream", "metadata": {"name": "j"}, "spec": {"endpoints": "nope"}}`, []string{"portico.yaml", "Upstream/j", "spec.endpoints"}},
 	}
 	rejected := good.Rejected
 	for _, c := range cases {

@@ -82,8 +82,13 @@ func (p *Pipeline) Reject(stage string, err error) {
 	p.state.Rejected++
 	p.state.LastError = err.Error()
 	p.state.LastErrorAt = time.Now()
+	active := p.state.ActiveVersion
 	p.mu.Unlock()
-	p.Logger.Error("configuration rejected; the last good configuration keeps serving", "stage", stage, "error", err.Error())
+	if active == "" {
+		p.Logger.Error("configuration rejected; nothing is served until it is fixed", "stage", stage, "error", err.Error())
+	} else {
+		p.Logger.Error("configuration rejected; the last good configuration keeps serving", "stage", stage, "active", active, "error", err.Error())
+	}
 	if p.Hooks.Rejected != nil {
 		p.Hooks.Rejected(stage, err)
 	}
@@ -130,7 +135,6 @@ func (p *Pipeline) RunDataPlane(ctx context.Context, dp Applier) {
 		p.state.AppliedAt = time.Now()
 		p.state.Applied++
 		p.mu.Unlock()
-		p.Logger.Info("configuration applied", "version", snap.Version)
 		if p.Hooks.Applied != nil {
 			p.Hooks.Applied(snap.Version)
 		}
