@@ -205,10 +205,7 @@ func (rt *Runtime) drain(hl *httpListener) {
 		defer rt.draining.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
 		defer cancel()
-		if err := hl.srv.Shutdown(ctx); err != nil {
-			_ = hl.srv.Close()
-		}
-		<-hl.done
+		_ = hl.shutdown(ctx)
 		rt.log.Info("listener removed", "listener", hl.name)
 	}()
 }
@@ -233,11 +230,9 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := hl.srv.Shutdown(ctx); err != nil {
-				_ = hl.srv.Close()
+			if err := hl.shutdown(ctx); err != nil {
 				errs <- err
 			}
-			<-hl.done
 		}()
 	}
 	wg.Wait()
