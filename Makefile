@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portico
 H2SPEC_VERSION := v2.2.1+incompatible
 
-.PHONY: all build run test test-race bench bench-proxy lint tools golden
+.PHONY: all build run test bench bench-proxy lint tools golden
 
 all: build
 
@@ -14,13 +14,10 @@ build:
 run: build
 	./$(BIN) run --config examples/quickstart.yaml
 
-## test: every test; installs the test tools (h2spec) into the Go bin folder first.
+## test: every test, with the race detector; installs the test tools (h2spec) into the Go bin folder first.
 test: tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
-
-test-race: tools
-	$(GO) test -count=1 -race ./...
 
 ## tools: test tools, installed outside the repo and reused across runs.
 tools:
