@@ -33,6 +33,14 @@ type Listener struct {
 	// (exact, or a leading "*." wildcard), as in the Gateway API.
 	Hostname string       `json:"hostname,omitempty"`
 	TLS      *ListenerTLS `json:"tls,omitempty"`
+	// ProxyProtocol accepts a PROXY protocol (v1/v2) header from trusted sources.
+	ProxyProtocol *ProxyProtocolAccept `json:"proxyProtocol,omitempty"`
+}
+
+// ProxyProtocolAccept lists the downstream sources (load balancers) that must send a
+// PROXY header; other sources are served as direct clients and refused if they send one.
+type ProxyProtocolAccept struct {
+	TrustedCIDRs []string `json:"trustedCIDRs"`
 }
 
 // ListenerTLS selects the certificates an HTTPS or TLS listener presents.

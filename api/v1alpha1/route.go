@@ -24,6 +24,10 @@ type RouteSpec struct {
 	Plugins  []PluginRef    `json:"plugins,omitempty"`
 	Timeouts *RouteTimeouts `json:"timeouts,omitempty"`
 	Retry    *RouteRetry    `json:"retry,omitempty"`
+	// Mirror copies a share of requests to another upstream.
+	Mirror *Mirror `json:"mirror,omitempty"`
+	// Fault injects delays and aborts (testing resilience).
+	Fault *Fault `json:"fault,omitempty"`
 }
 
 // Path match types (Gateway API names).
@@ -134,11 +138,25 @@ type PluginRef struct {
 // RouteTimeouts bound how long a request may take. Values are Go durations ("15s").
 type RouteTimeouts struct {
 	Request string `json:"request,omitempty"`
+	// Idle bounds silence between body bytes.
+	Idle string `json:"idle,omitempty"`
 }
 
-// RouteRetry configures retries (the traffic-management work implements them).
+// RouteRetry configures retries. On: connect-failure, reset, gateway-error, 5xx,
+// retriable-status-codes (with statusCodes).
 type RouteRetry struct {
 	Attempts      int32    `json:"attempts,omitempty"`
 	On            []string `json:"on,omitempty"`
+	StatusCodes   []int32  `json:"statusCodes,omitempty"`
 	PerTryTimeout string   `json:"perTryTimeout,omitempty"`
+	// Backoff between tries: exponential from base (default 25ms) to max (default 250ms), with jitter.
+	Backoff *RetryBackoff `json:"backoff,omitempty"`
+	// NonIdempotent allows retrying POST, PATCH and other non-idempotent methods.
+	NonIdempotent bool `json:"nonIdempotent,omitempty"`
+}
+
+// RetryBackoff is the exponential backoff between retries.
+type RetryBackoff struct {
+	Base string `json:"base,omitempty"`
+	Max  string `json:"max,omitempty"`
 }

@@ -17,4 +17,7 @@ type StreamRouteSpec struct {
 	// SNI selects this route on a TLS passthrough listener.
 	SNI      []string  `json:"sni,omitempty"`
 	Backends []Backend `json:"backends"`
+	// IdleTimeout closes a connection or UDP session after this much silence
+	// (default: TCP none, UDP 60s).
+	IdleTimeout string `json:"idleTimeout,omitempty"`
 }

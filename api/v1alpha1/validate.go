@@ -101,6 +101,9 @@ func validateListenerProtocol(errs *fieldErrors, p string, l *Listener) {
 	if l.TLS != nil {
 		checkNames(errs, p+".tls.certificateRefs", l.TLS.CertificateRefs)
 	}
+	if l.ProxyProtocol != nil {
+		validateProxyProtocolAccept(errs, p+".proxyProtocol", l)
+	}
 }
 
 // Validate checks a Route on its own and returns every problem found.
@@ -125,20 +128,7 @@ func (r *Route) Validate() []FieldError {
 			plugins[pl.Name] = i
 		}
 	}
-	if s.Timeouts != nil {
-		checkDuration(&errs, "spec.timeouts.request", s.Timeouts.Request, false)
-	}
-	if rt := s.Retry; rt != nil {
-		if rt.Attempts < 0 {
-			errs.add("spec.retry.attempts", "must not be negative, got %d", rt.Attempts)
-		}
-		for i, on := range rt.On {
-			if strings.TrimSpace(on) == "" {
-				errs.add(at("spec.retry.on", i), "must not be empty")
-			}
-		}
-		checkDuration(&errs, "spec.retry.perTryTimeout", rt.PerTryTimeout, true)
-	}
+	validateRouteTraffic(&errs, s)
 	return errs
 }
 
@@ -239,71 +229,6 @@ func validateBackends(errs *fieldErrors, bs []Backend, required bool) {
 	}
 }
 
-// Validate checks an Upstream on its own and returns every problem found.
-func (u *Upstream) Validate() []FieldError {
-	var errs fieldErrors
-	validateMeta(&errs, u.TypeMeta, &u.Metadata, KindUpstream)
-	s := &u.Spec
-	if len(s.Endpoints) == 0 {
-		errs.add("spec.endpoints", "at least one endpoint is required")
-	}
-	seen := map[string]int{}
-	for i, e := range s.Endpoints {
-		p := at("spec.endpoints", i)
-		checkHostPort(&errs, p+".address", e.Address)
-		if j, dup := seen[e.Address]; dup {
-			errs.add(p+".address", "duplicate of %s", at("spec.endpoints", j))
-		} else {
-			seen[e.Address] = i
-		}
-		if e.Weight != nil && (*e.Weight < 1 || *e.Weight > 1000000) {
-			errs.add(p+".weight", "must be between 1 and 1000000, got %d", *e.Weight)
-		}
-	}
-	switch s.Protocol {
-	case "", UpstreamHTTP, UpstreamH2C, UpstreamHTTPS, UpstreamH2:
-	default:
-		errs.add("spec.protocol", "unknown protocol %q: one of http, h2c, https, h2", s.Protocol)
-	}
-	if lb := s.LoadBalancer; lb != nil {
-		switch lb.Algorithm {
-		case "", LBRoundRobin, LBRandom, LBLeastRequest, LBConsistentHash, LBEWMA:
-		default:
-			errs.add("spec.loadBalancer.algorithm", "unknown algorithm %q: one of round-robin, random, least-request, consistent-hash, ewma", lb.Algorithm)
-		}
-	}
-	if hc := s.HealthCheck; hc != nil {
-		if a := hc.Active; a != nil {
-			if a.HTTP != nil {
-				checkPathValue(&errs, "spec.healthCheck.active.http.path", a.HTTP.Path, false)
-			}
-			checkDuration(&errs, "spec.healthCheck.active.interval", a.Interval, true)
-		}
-		if ps := hc.Passive; ps != nil {
-			if ps.ConsecutiveFailures < 0 {
-				errs.add("spec.healthCheck.passive.consecutiveFailures", "must not be negative, got %d", ps.ConsecutiveFailures)
-			}
-			checkDuration(&errs, "spec.healthCheck.passive.ejectionTime", ps.EjectionTime, true)
-		}
-	}
-	if t := s.TLS; t != nil {
-		switch s.Protocol {
-		case UpstreamHTTPS, UpstreamH2:
-		case "":
-			errs.add("spec.tls", "needs protocol https or h2 (the default protocol is http)")
-		default:
-			errs.add("spec.tls", "needs protocol https or h2, got %q", s.Protocol)
-		}
-		if t.SNI != "" {
-			checkHost(&errs, "spec.tls.sni", t.SNI, false)
-		}
-		if t.CACertificate != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(t.CACertificate)) {
-			errs.add("spec.tls.caCertificate", "no PEM certificate found")
-		}
-	}
-	return errs
-}
-
 // Validate checks a Certificate and returns every problem found. It checks the PEM
 // data (and that the key matches the certificate) only when the data is inline: the
 // file loader inlines certFile/keyFile before validating.
@@ -365,6 +290,7 @@ func (r *StreamRoute) Validate() []FieldError {
 	checkName(&errs, "spec.listener", r.Spec.Listener)
 	checkHosts(&errs, "spec.sni", r.Spec.SNI, true)
 	validateBackends(&errs, r.Spec.Backends, true)
+	checkDuration(&errs, "spec.idleTimeout", r.Spec.IdleTimeout, true)
 	return errs
 }
 

@@ -190,7 +190,7 @@ func TestUpstreamValidate(t *testing.T) {
 		TLS:          &UpstreamTLS{CACertificate: "garbage"},
 	}).Validate(),
 		"spec.endpoints[0].address", "spec.endpoints[1].address", "spec.endpoints[2].weight", "spec.endpoints[3].address",
-		"spec.protocol", "spec.loadBalancer.algorithm", "spec.healthCheck.active.interval",
+		"spec.protocol", "spec.loadBalancer.algorithm", "spec.healthCheck.active", "spec.healthCheck.active.interval",
 		"spec.healthCheck.passive.ejectionTime", "spec.tls", "spec.tls.caCertificate")
 	check(t, "no endpoints", upstream(UpstreamSpec{}).Validate(), "spec.endpoints")
 }

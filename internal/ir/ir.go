@@ -36,6 +36,8 @@ type Listener struct {
 	Protocol Protocol `json:"protocol"`
 	// Gateways are the "gateway/listener" names that contribute to this socket.
 	Gateways []string `json:"gateways"`
+	// ProxyProtocol, when set, reads a PROXY protocol header from trusted sources.
+	ProxyProtocol *ProxyProtocolAccept `json:"proxyProtocol,omitempty"`
 	// Certificates (names into Snapshot.Certificates) for HTTPS/TLS, the default first.
 	Certificates []string `json:"certificates,omitempty"`
 	// VirtualHosts in match order: exact hosts, then wildcards (longest suffix first),
@@ -75,6 +77,11 @@ type Route struct {
 	Backends []Backend `json:"backends,omitempty"`
 	// TimeoutMillis bounds the whole request; 0 means no limit.
 	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
+	// IdleTimeoutMillis bounds the silence between body bytes in either direction.
+	IdleTimeoutMillis int64   `json:"idleTimeoutMillis,omitempty"`
+	Retry             *Retry  `json:"retry,omitempty"`
+	Mirror            *Mirror `json:"mirror,omitempty"`
+	Fault             *Fault  `json:"fault,omitempty"`
 }
 
 // Match types.
@@ -151,6 +158,7 @@ type Upstream struct {
 	Algorithm string       `json:"algorithm"`
 	Endpoints []Endpoint   `json:"endpoints"`
 	TLS       *UpstreamTLS `json:"tls,omitempty"`
+	UpstreamTraffic
 }
 
 // Endpoint is one host:port and its weight (at least 1).
@@ -165,6 +173,9 @@ type UpstreamTLS struct {
 	SNI                string `json:"sni,omitempty"`
 	CACertificate      string `json:"caCertificate,omitempty"`
 	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+	// ClientCertificate and ClientKey (PEM) authenticate Portico to the endpoints (mTLS).
+	ClientCertificate string `json:"clientCertificate,omitempty"`
+	ClientKey         string `json:"clientKey,omitempty"`
 }
 
 // Certificate is a PEM chain and key and the hosts it serves. The key is redacted
@@ -182,4 +193,7 @@ type StreamRoute struct {
 	Listener string    `json:"listener"`
 	SNI      []string  `json:"sni,omitempty"`
 	Backends []Backend `json:"backends"`
+	// IdleTimeoutMillis closes a TCP connection or UDP session after this much silence
+	// (default: TCP none, UDP 60 s).
+	IdleTimeoutMillis int64 `json:"idleTimeoutMillis,omitempty"`
 }

@@ -118,13 +118,23 @@ func (s *Snapshot) ComputeVersion() {
 	s.Version = hex.EncodeToString(sum[:8])
 }
 
-// Redacted returns a copy safe to show: private keys are replaced.
+// Redacted returns a copy safe to show: private keys (certificates' and upstream
+// client keys) are replaced.
 func (s *Snapshot) Redacted() *Snapshot {
 	c := *s
 	c.Certificates = make([]Certificate, len(s.Certificates))
 	for i, cert := range s.Certificates {
 		cert.Key = "<redacted>"
 		c.Certificates[i] = cert
+	}
+	c.Upstreams = make([]Upstream, len(s.Upstreams))
+	for i, u := range s.Upstreams {
+		if u.TLS != nil && u.TLS.ClientKey != "" {
+			t := *u.TLS
+			t.ClientKey = "<redacted>"
+			u.TLS = &t
+		}
+		c.Upstreams[i] = u
 	}
 	return &c
 }

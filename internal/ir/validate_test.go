@@ -76,3 +76,14 @@ func TestRedactedHidesKeysWithoutTouchingOriginal(t *testing.T) {
 		t.Fatalf("redacted %q, original %q", r.Certificates[0].Key, s.Certificates[0].Key)
 	}
 }
+
+func TestRedactedHidesUpstreamClientKeys(t *testing.T) {
+	s := &Snapshot{Upstreams: []Upstream{{Name: "u", TLS: &UpstreamTLS{ClientCertificate: "c", ClientKey: "k"}}, {Name: "plain"}}}
+	r := s.Redacted()
+	if r.Upstreams[0].TLS.ClientKey != "<redacted>" || r.Upstreams[0].TLS.ClientCertificate != "c" {
+		t.Fatalf("not redacted: %+v", r.Upstreams[0].TLS)
+	}
+	if s.Upstreams[0].TLS.ClientKey != "k" {
+		t.Fatal("Redacted changed the original")
+	}
+}

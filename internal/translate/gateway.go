@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,6 +105,8 @@ func (t *translator) conflicts(all []*gwListener) map[*gwListener]bool {
 				why = append(why, other+": one socket serves one protocol")
 			case a.spec.Address != b.spec.Address && (unspecified(a.spec.Address) || unspecified(b.spec.Address)):
 				why = append(why, other+": a socket bound to every address cannot share its port with another address")
+			case a.spec.Address == b.spec.Address && !slices.Equal(trustedSources(a.spec), trustedSources(b.spec)):
+				why = append(why, other+": listeners sharing a socket must agree on proxyProtocol")
 			}
 		}
 		if len(why) > 0 {
@@ -165,6 +168,9 @@ func (t *translator) buildListeners(all []*gwListener, dropped map[*gwListener]b
 			}
 			e.build = b
 			l.Gateways = append(l.Gateways, e.name)
+			if cidrs := trustedSources(e.spec); cidrs != nil && l.ProxyProtocol == nil {
+				l.ProxyProtocol = &ir.ProxyProtocolAccept{TrustedCIDRs: cidrs}
+			}
 			for _, c := range e.certs {
 				if !contains(l.Certificates, c) {
 					l.Certificates = append(l.Certificates, c)
@@ -187,4 +193,21 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// trustedSources returns a listener's PROXY protocol sources as masked prefixes
+// ("10.0.0.0/8", an address as "/32" or "/128"), sorted and without duplicates, or
+// nil when the listener does not accept the PROXY protocol.
+func trustedSources(l *v1alpha1.Listener) []string {
+	if l.ProxyProtocol == nil {
+		return nil
+	}
+	out := []string{}
+	for _, c := range l.ProxyProtocol.TrustedCIDRs {
+		if p, ok := v1alpha1.ParseTrustedSource(c); ok { // validated
+			out = append(out, p.String())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -91,18 +91,19 @@ func (t *translator) attachRoute(key resource.Key, r *v1alpha1.Route, base []rou
 }
 
 // routeEntries translates a route's matches (one entry each; no matches means one
-// PathPrefix "/" match), with the filters, backends and timeout every entry shares.
+// PathPrefix "/" match), with the filters, backends and traffic policy every entry
+// shares.
 func (t *translator) routeEntries(key resource.Key, r *v1alpha1.Route) []routeEntry {
 	shared := ir.Route{Name: refOf(&r.Metadata).irName()}
 	applyFilters(&shared, r.Spec.Filters)
 	shared.Backends = t.backends(key, r.Metadata.Namespace, r.Spec.Backends)
-	if r.Spec.Timeouts != nil && r.Spec.Timeouts.Request != "" {
-		d, _ := time.ParseDuration(r.Spec.Timeouts.Request) // validated
-		shared.TimeoutMillis = d.Milliseconds()
-		if d > 0 && shared.TimeoutMillis == 0 {
-			shared.TimeoutMillis = 1 // a sub-millisecond limit must not become "no limit"
-		}
+	if to := r.Spec.Timeouts; to != nil {
+		shared.TimeoutMillis = millis(to.Request, 0)
+		shared.IdleTimeoutMillis = millis(to.Idle, 0)
 	}
+	shared.Retry = retry(r.Spec.Retry)
+	shared.Mirror = t.mirror(key, r.Metadata.Namespace, r.Spec.Mirror)
+	shared.Fault = fault(r.Spec.Fault)
 	ts, hasTS := created(&r.Metadata)
 	matches := r.Spec.Matches
 	if len(matches) == 0 {
@@ -200,4 +201,22 @@ func headerModifier(h *v1alpha1.HeaderModifier) *ir.HeaderModifier {
 		out.Remove = append(out.Remove, textproto.CanonicalMIMEHeaderKey(name))
 	}
 	return out
+}
+
+// mirror resolves the mirror's upstream; when it does not resolve, the route reports
+// BackendNotFound and runs without mirroring. An unset percent means 100.
+func (t *translator) mirror(key resource.Key, ns string, m *v1alpha1.Mirror) *ir.Mirror {
+	if m == nil {
+		return nil
+	}
+	r := ref{ns, m.Upstream}
+	if !t.upstreams[r] {
+		t.status.unresolved(key, v1alpha1.ReasonBackendNotFound, "spec.mirror.upstream: "+t.missing(v1alpha1.KindUpstream, r))
+		return nil
+	}
+	pct := float64(DefaultMirrorPercent)
+	if m.Percent != nil {
+		pct = *m.Percent
+	}
+	return &ir.Mirror{Upstream: r.irName(), Percent: pct}
 }

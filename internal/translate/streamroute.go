@@ -21,6 +21,7 @@ type streamCandidate struct {
 	sni        []string // IR SNI; nil means any
 	claims     []string // what it takes on the listener: SNI names, or "*"
 	backends   []ir.Backend
+	idle       string // spec.idleTimeout
 }
 
 // streamRoutes places every accepted StreamRoute on its gateways' L4 listeners. The
@@ -41,7 +42,7 @@ func (t *translator) streamRoutes(srs []*v1alpha1.StreamRoute) []ir.StreamRoute 
 		ts, hasTS := created(&sr.Metadata)
 		for _, e := range t.streamListeners(key, sr) {
 			c := &streamCandidate{key: key, name: refOf(&sr.Metadata).irName(), created: ts, hasCreated: hasTS,
-				listener: e, backends: backends, claims: []string{"*"}}
+				listener: e, backends: backends, claims: []string{"*"}, idle: sr.Spec.IdleTimeout}
 			if e.spec.Protocol == v1alpha1.ProtocolTLS {
 				c.claims = intersectHosts(e.hostname, sr.Spec.SNI)
 				if c.claims[0] != "*" {
@@ -137,7 +138,8 @@ func (t *translator) placeStreams(cands []*streamCandidate) []ir.StreamRoute {
 		t.status.get(c.key).programmed = true
 		if id := c.name + " " + b.name; !placed[id] {
 			placed[id] = true
-			out = append(out, placedRoute{b.index, ir.StreamRoute{Name: c.name, Listener: b.name, SNI: c.sni, Backends: c.backends}})
+			out = append(out, placedRoute{b.index, ir.StreamRoute{Name: c.name, Listener: b.name, SNI: c.sni, Backends: c.backends,
+				IdleTimeoutMillis: streamIdle(c)}})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].index < out[j].index })
@@ -146,4 +148,14 @@ func (t *translator) placeStreams(cands []*streamCandidate) []ir.StreamRoute {
 		srs = append(srs, p.sr)
 	}
 	return srs
+}
+
+// streamIdle is a stream route's idle timeout on its listener: as set, or 60 s on UDP
+// (sessions have no end of their own) and none on TCP and TLS.
+func streamIdle(c *streamCandidate) int64 {
+	def := int64(0)
+	if c.listener.spec.Protocol == v1alpha1.ProtocolUDP {
+		def = DefaultUDPIdleTimeoutMillis
+	}
+	return millis(c.idle, def)
 }

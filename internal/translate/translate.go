@@ -44,6 +44,11 @@
 //   - A StreamRoute takes a TCP, TLS or UDP listener. A TCP or UDP listener serves one
 //     StreamRoute, a TLS listener one per SNI name; the older route (then the name
 //     first alphabetically) keeps a contested listener, the other gets RouteConflict.
+//   - Traffic policy leaves translation with its defaults filled in (traffic.go), so
+//     the IR states what runs: every upstream has a retry budget, every health check
+//     and retry policy has its intervals, thresholds and backoff. A route's mirror
+//     upstream resolves like a backend; when it does not, the route keeps serving
+//     without the mirror and reports BackendNotFound.
 package translate
 
 import (

@@ -10,8 +10,8 @@ import (
 )
 
 // upstreamList translates every accepted Upstream, with the defaults filled in:
-// protocol http, algorithm round-robin, endpoint weight 1. Health checks are not
-// part of the IR yet (the traffic-management work adds them).
+// protocol http, algorithm round-robin, endpoint weight 1, and the traffic defaults
+// of upstreamTraffic (a retry budget is always present).
 func (t *translator) upstreamList(ups []*v1alpha1.Upstream) []ir.Upstream {
 	var out []ir.Upstream
 	seen := map[resource.Key]int{}
@@ -45,8 +45,10 @@ func upstream(name string, s *v1alpha1.UpstreamSpec) ir.Upstream {
 		}
 		u.Endpoints = append(u.Endpoints, ir.Endpoint{Address: e.Address, Weight: w, Labels: maps.Clone(e.Labels)})
 	}
-	if s.TLS != nil {
-		u.TLS = &ir.UpstreamTLS{SNI: s.TLS.SNI, CACertificate: s.TLS.CACertificate, InsecureSkipVerify: s.TLS.InsecureSkipVerify}
+	if t := s.TLS; t != nil {
+		u.TLS = &ir.UpstreamTLS{SNI: t.SNI, CACertificate: t.CACertificate, InsecureSkipVerify: t.InsecureSkipVerify,
+			ClientCertificate: t.ClientCertificate, ClientKey: t.ClientKey}
 	}
+	u.UpstreamTraffic = upstreamTraffic(s)
 	return u
 }
