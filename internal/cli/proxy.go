@@ -98,8 +98,9 @@ func runDataPlane(ctx context.Context, stderr io.Writer, f *dataPlaneFlags, read
 			}
 			return nil
 		},
-		Reload:   func() any { return pipe.State() },
-		Gatherer: metrics.Registry,
+		Reload:    func() any { return pipe.State() },
+		Upstreams: func() any { return rt.UpstreamHealth() },
+		Gatherer:  metrics.Registry,
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go opsSrv.Serve(opsLn)
 	defer opsSrv.Close()

@@ -26,6 +26,8 @@ type Metrics struct {
 	configInfo       *prometheus.GaugeVec
 	reloads          prometheus.Counter
 	reloadErrors     prometheus.Counter
+	retries          *prometheus.CounterVec
+	mirrors          *prometheus.CounterVec
 
 	version atomic.Pointer[string] // the version configInfo currently reports
 }
@@ -63,8 +65,16 @@ func NewMetrics() *Metrics {
 		Name: "portico_config_reload_errors_total",
 		Help: "Configuration snapshots rejected (invalid, failed to compile, or failed to bind).",
 	})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portico_retries_total",
+		Help: "Retries by upstream: sent, or denied because the upstream's retry budget was exhausted.",
+	}, []string{"upstream", "outcome"})
+	m.mirrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portico_mirror_requests_total",
+		Help: "Mirrored requests by mirror upstream and outcome (sent, failed, body_too_large, dropped_in_flight).",
+	}, []string{"upstream", "outcome"})
 	m.Registry.MustRegister(m.requests, m.duration, m.upstreamDuration, m.activeConns,
-		m.configInfo, m.reloads, m.reloadErrors,
+		m.configInfo, m.reloads, m.reloadErrors, m.retries, m.mirrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -167,5 +177,64 @@ func (r *RouteMetrics) Observe(status int, dur, upstreamDur time.Duration) {
 	r.duration.Observe(dur.Seconds())
 	if upstreamDur > 0 {
 		r.upstream.Observe(upstreamDur.Seconds())
+	}
+}
+
+// TrafficCounters are the per-upstream retry and mirror counters, resolved once
+// when a configuration is compiled. A nil *TrafficCounters counts nothing.
+type TrafficCounters struct {
+	retrySent, retryDenied                            prometheus.Counter
+	mirrorSent, mirrorFailed, mirrorLarge, mirrorBusy prometheus.Counter
+}
+
+// Traffic returns the retry and mirror counters of one upstream
+// (portico_retries_total and portico_mirror_requests_total). A nil Metrics gives nil.
+func (m *Metrics) Traffic(upstream string) *TrafficCounters {
+	if m == nil {
+		return nil
+	}
+	return &TrafficCounters{
+		retrySent:    m.retries.WithLabelValues(upstream, "sent"),
+		retryDenied:  m.retries.WithLabelValues(upstream, "budget_exhausted"),
+		mirrorSent:   m.mirrors.WithLabelValues(upstream, "sent"),
+		mirrorFailed: m.mirrors.WithLabelValues(upstream, "failed"),
+		mirrorLarge:  m.mirrors.WithLabelValues(upstream, "body_too_large"),
+		mirrorBusy:   m.mirrors.WithLabelValues(upstream, "dropped_in_flight"),
+	}
+}
+
+// Retry counts a retry: sent, or denied by the upstream's retry budget.
+func (t *TrafficCounters) Retry(sent bool) {
+	switch {
+	case t == nil:
+	case sent:
+		t.retrySent.Inc()
+	default:
+		t.retryDenied.Inc()
+	}
+}
+
+// Mirror outcomes for TrafficCounters.Mirror.
+const (
+	MirrorSent = iota
+	MirrorFailed
+	MirrorBodyTooLarge
+	MirrorDroppedInFlight
+)
+
+// Mirror counts a mirrored request by outcome (one of the Mirror* constants).
+func (t *TrafficCounters) Mirror(outcome int) {
+	if t == nil {
+		return
+	}
+	switch outcome {
+	case MirrorSent:
+		t.mirrorSent.Inc()
+	case MirrorFailed:
+		t.mirrorFailed.Inc()
+	case MirrorBodyTooLarge:
+		t.mirrorLarge.Inc()
+	case MirrorDroppedInFlight:
+		t.mirrorBusy.Inc()
 	}
 }

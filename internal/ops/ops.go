@@ -20,6 +20,8 @@ type Sources struct {
 	Config func() any
 	// Reload returns the state of the last reload attempts.
 	Reload func() any
+	// Upstreams returns the health of every upstream's endpoints.
+	Upstreams func() any
 	// Gatherer is the Prometheus registry behind /metrics.
 	Gatherer prometheus.Gatherer
 }
@@ -42,6 +44,7 @@ func Handler(src Sources) http.Handler {
 	}
 	mux.HandleFunc("GET /debug/config", jsonOf(src.Config))
 	mux.HandleFunc("GET /debug/reload", jsonOf(src.Reload))
+	mux.HandleFunc("GET /debug/upstreams", jsonOf(src.Upstreams))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -45,6 +45,15 @@ type compiledRoute struct {
 	hostname   string // Host rewrite, "" keeps the client's Host
 	redirect   *redirect
 	timeout    time.Duration
+	idle       time.Duration
+
+	// Traffic policy; policy is set when retry or mirror needs the slow path.
+	policy bool
+	retry  *retryPolicy
+	states []*upstreamState           // parallel to backends, with retry
+	stats  []*observe.TrafficCounters // parallel to backends, with retry
+	mirror *mirrorPolicy
+	fault  *faultPolicy
 }
 
 func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs map[string]loadedCert, m *observe.Metrics) (*listenerState, error) {
@@ -90,6 +99,9 @@ func compileRoute(t *router.Table, id int, r *ir.Route, ups map[string]*upstream
 		reqHeaders: compileHeaderOps(r.RequestHeaders),
 		resHeaders: compileHeaderOps(r.ResponseHeaders),
 		timeout:    time.Duration(r.TimeoutMillis) * time.Millisecond,
+		idle:       time.Duration(r.IdleTimeoutMillis) * time.Millisecond,
+		retry:      compileRetry(r.Retry),
+		fault:      compileFault(r.Fault),
 	}
 	cr.prefix, cr.isPrefix = t.MatchedPrefix(id)
 	for _, b := range r.Backends {
@@ -104,6 +116,20 @@ func compileRoute(t *router.Table, id int, r *ir.Route, ups map[string]*upstream
 		cr.backends = append(cr.backends, u)
 		cr.cumul = append(cr.cumul, cr.total)
 	}
+	if cr.retry != nil {
+		for _, u := range cr.backends {
+			cr.states = append(cr.states, stateOf(u))
+			cr.stats = append(cr.stats, m.Traffic(u.Name()))
+		}
+	}
+	if mr := r.Mirror; mr != nil && mr.Percent > 0 { // translation fills the default (100)
+		u := ups[mr.Upstream]
+		if u == nil {
+			return nil, fmt.Errorf("unknown mirror upstream %q", mr.Upstream)
+		}
+		cr.mirror = &mirrorPolicy{up: u, state: stateOf(u), stats: m.Traffic(u.Name()), percent: mr.Percent}
+	}
+	cr.policy = cr.retry != nil || cr.mirror != nil
 	if rw := r.Rewrite; rw != nil {
 		cr.hostname = rw.Hostname
 		cr.rewrite = newPathRewrite(rw.FullPath, rw.PrefixPath)

@@ -45,6 +45,10 @@ func (x *exchange) copyResponse(w http.ResponseWriter, r *http.Request, resp *ht
 		}
 	}
 	x.status, x.wrote = resp.StatusCode, true
+	if x.idle != nil {
+		x.idle.touch()
+		x.idle.responding.Store(true)
+	}
 	w.WriteHeader(resp.StatusCode)
 
 	var flusher http.Flusher
@@ -88,10 +92,13 @@ func (x *exchange) copyBody(w io.Writer, body io.Reader, size int64, flusher htt
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
-	if flusher == nil && size > 0 && size <= int64(len(buf)) {
+	if flusher == nil && size > 0 && size <= int64(len(buf)) && x.idle == nil {
 		// A body that fits is read whole and written once: the client connection
 		// then sees one write instead of one per upstream read.
 		n, rerr := io.ReadFull(body, buf[:size])
+		if x.idle != nil {
+			x.idle.touch()
+		}
 		m, werr := w.Write(buf[:n])
 		x.bytesOut += int64(m)
 		if werr != nil {
@@ -109,10 +116,16 @@ func (x *exchange) copyBody(w io.Writer, body io.Reader, size int64, flusher htt
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
+			if x.idle != nil {
+				x.idle.touch()
+			}
 			m, werr := w.Write(buf[:n])
 			x.bytesOut += int64(m)
 			if werr != nil {
 				return errClientWrite
+			}
+			if x.idle != nil {
+				x.idle.touch()
 			}
 			if flusher != nil {
 				flusher.Flush()

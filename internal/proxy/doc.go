@@ -42,10 +42,17 @@
 //   - Gateway errors are JSON {"error":{"code","message"}} with X-Portico-Error:
 //     route_not_found 404, no_valid_backend 500, upstream_unavailable 503,
 //     upstream_connect_failed / upstream_reset / upstream_protocol_error 502,
-//     upstream_timeout 504, internal_error 500 (a recovered panic). A client that
+//     upstream_timeout 504, upstream_overloaded 503, idle_timeout 504,
+//     request_body_error 400, fault_injected (the configured status),
+//     internal_error 500 (a recovered panic). A client that
 //     leaves before the response starts gets nothing and is logged as 499.
 //   - The route timeout bounds ordinary requests; upgraded (WebSocket) sessions are
 //     not subject to it. Upgrades are HTTP/1.1 only (no RFC 8441 extended CONNECT).
+//   - Routes may retry (with a per-upstream retry budget on by default), mirror a
+//     share of requests to another upstream, inject faults and bound idle time;
+//     see retry.go, budget.go, mirror.go, fault.go and idle.go, and the traffic
+//     policy decisions in docs/architecture.md. A circuit-breaker rejection is a
+//     503 upstream_overloaded with X-Portico-Overloaded naming the limit.
 //   - Responses of unknown length, gRPC and server-sent events are flushed as they
 //     arrive; trailers are relayed; a gRPC "Trailers-Only" status is relayed as
 //     trailers so HTTP/2 clients see it.

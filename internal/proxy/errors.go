@@ -50,6 +50,9 @@ var (
 	errInternal         = newGatewayError(http.StatusInternalServerError, "internal_error", "the gateway failed to handle the request")
 	errMethodNotAllowed = newGatewayError(http.StatusMethodNotAllowed, "method_not_allowed", "CONNECT is not supported")
 	errUpgradeFailed    = newGatewayError(http.StatusBadGateway, "upgrade_failed", "the protocol upgrade could not be completed")
+	errOverloaded       = newGatewayError(http.StatusServiceUnavailable, "upstream_overloaded", "the upstream's circuit breaker rejected the request")
+	errIdleTimeout      = newGatewayError(http.StatusGatewayTimeout, "idle_timeout", "no data moved within the route's idle timeout")
+	errBadRequestBody   = newGatewayError(http.StatusBadRequest, "request_body_error", "the request body could not be read")
 )
 
 var (
@@ -62,6 +65,8 @@ const (
 	hdrLength   = "Content-Length"
 	hdrNoSniff  = "X-Content-Type-Options"
 	hdrLocation = "Location"
+	// hdrOverloaded names the circuit-breaker limit that rejected a request.
+	hdrOverloaded = "X-Portico-Overloaded"
 )
 
 // write sends the error. Headers set earlier on w (a request ID) are kept.
@@ -95,6 +100,8 @@ func classify(err error, ctx context.Context) *gatewayError {
 			return errUpstreamReset
 		case upstream.Protocol:
 			return errUpstreamProto
+		case upstream.Overloaded:
+			return errOverloaded
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {

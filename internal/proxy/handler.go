@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -32,7 +33,12 @@ type exchange struct {
 	endpoint string
 	upDur    time.Duration
 	body     *countingBody
-	cancel   context.CancelFunc
+	cancel   context.CancelFunc // route timeout
+
+	try       upstream.Try       // balancer hints for the upstream (no allocation)
+	avoid     [4]string          // backing array of try.Avoid
+	tryCancel context.CancelFunc // per-try timeout of the try being relayed
+	idle      *idleWatch         // route idle timeout
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -92,16 +98,24 @@ func (hl *httpListener) serve(x *exchange, w http.ResponseWriter, r *http.Reques
 		w.WriteHeader(rd.status)
 		return
 	}
-	up := cr.pick()
-	if up == nil {
+	bi := cr.pick()
+	if bi < 0 {
 		x.fail(w, errNoBackend)
 		return
 	}
+	if cr.fault != nil && cr.fault.apply(x, w, r) {
+		return
+	}
 	upgrade := upgradeType(r)
-	hl.prepare(x, r, cr, upgrade)
+	hl.prepare(x, w, r, cr, upgrade)
+	if cr.policy && upgrade == "" {
+		hl.forwardPolicy(x, w, r, cr, bi)
+		return
+	}
 
+	x.try.Request, x.try.ClientIP = r, clientIP(r.RemoteAddr)
 	upStart := time.Now()
-	resp, ep, err := up.RoundTrip(r)
+	resp, ep, err := cr.backends[bi].RoundTripTry(r, &x.try)
 	x.upDur = time.Since(upStart)
 	x.endpoint = ep
 	if err != nil {
@@ -116,17 +130,22 @@ func (hl *httpListener) serve(x *exchange, w http.ResponseWriter, r *http.Reques
 }
 
 // prepare turns the client's request into the upstream request.
-func (hl *httpListener) prepare(x *exchange, r *http.Request, cr *compiledRoute, upgrade string) {
+func (hl *httpListener) prepare(x *exchange, w http.ResponseWriter, r *http.Request, cr *compiledRoute, upgrade string) {
 	h := r.Header
 	removeHopHeaders(h, upgrade != "")
 	if upgrade != "" {
 		h[hdrConnection] = valUpgrade
-	} else if cr.timeout > 0 {
-		// Upgraded sessions are long-lived by nature: the route timeout bounds
-		// ordinary requests only.
-		ctx, cancel := context.WithTimeout(r.Context(), cr.timeout)
-		x.cancel = cancel
-		*r = *r.WithContext(ctx)
+	} else {
+		// Upgraded sessions are long-lived by nature: the route and idle timeouts
+		// bound ordinary requests only.
+		if cr.timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), cr.timeout)
+			x.cancel = cancel
+			*r = *r.WithContext(ctx)
+		}
+		if cr.idle > 0 {
+			x.startIdle(w, r, cr.idle)
+		}
 	}
 	setForwarded(h, r, clientIP(r.RemoteAddr))
 	cr.reqHeaders.apply(h)
@@ -141,22 +160,22 @@ func (hl *httpListener) prepare(x *exchange, r *http.Request, cr *compiledRoute,
 	r.RequestURI = ""
 	r.Close = false
 	if r.Body != nil && r.Body != http.NoBody {
-		x.body = &countingBody{rc: r.Body}
+		x.body = &countingBody{rc: r.Body, idle: x.idle}
 		r.Body = x.body
 	}
 }
 
-// pick chooses a backend by weight; nil when the route has none.
-func (cr *compiledRoute) pick() *upstream.Upstream {
+// pick chooses a backend by weight and returns its index; -1 when the route
+// has none.
+func (cr *compiledRoute) pick() int {
 	switch len(cr.backends) {
 	case 0:
-		return nil
+		return -1
 	case 1:
-		return cr.backends[0]
+		return 0
 	}
 	n := rand.Uint64N(cr.total)
-	i := sort.Search(len(cr.cumul), func(i int) bool { return cr.cumul[i] > n })
-	return cr.backends[i]
+	return sort.Search(len(cr.cumul), func(i int) bool { return cr.cumul[i] > n })
 }
 
 // fail answers with a gateway error.
@@ -172,14 +191,38 @@ func (x *exchange) upstreamFailed(w http.ResponseWriter, r *http.Request, err er
 		x.status = statusClientClosed
 		return
 	}
+	if x.idle != nil && x.idle.fired.Load() {
+		x.fail(w, errIdleTimeout)
+		return
+	}
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.Kind == upstream.Overloaded {
+		limit := ue.Limit
+		if limit == "" {
+			limit = "unknown"
+		}
+		w.Header()[hdrOverloaded] = []string{limit}
+	}
 	x.fail(w, classify(err, r.Context()))
+}
+
+// bodyFailed answers a request whose body could not be read for buffering.
+func (x *exchange) bodyFailed(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case x.idle != nil && x.idle.fired.Load():
+		x.fail(w, errIdleTimeout)
+	case x.clientGone(r):
+		x.status = statusClientClosed
+	default:
+		x.fail(w, errBadRequestBody)
+	}
 }
 
 // clientGone reports whether the client cancelled (as opposed to our route
 // timeout firing).
 func (x *exchange) clientGone(r *http.Request) bool {
 	ctx := r.Context()
-	if ctx.Err() == nil {
+	if ctx.Err() == nil || (x.idle != nil && x.idle.fired.Load()) {
 		return false
 	}
 	if x.cancel != nil && ctx.Err() == context.DeadlineExceeded {
@@ -200,6 +243,12 @@ func (hl *httpListener) finish(x *exchange, w http.ResponseWriter, r *http.Reque
 		} else {
 			x.status = http.StatusInternalServerError
 		}
+	}
+	if x.idle != nil {
+		x.idle.stop()
+	}
+	if x.tryCancel != nil {
+		x.tryCancel()
 	}
 	if x.cancel != nil {
 		x.cancel()
@@ -238,13 +287,17 @@ var valZero = []string{"0"}[:1:1]
 // is atomic because a client may still read (and close) the body from its own
 // goroutine after the response arrived.
 type countingBody struct {
-	rc io.ReadCloser
-	n  atomic.Int64
+	rc   io.ReadCloser
+	n    atomic.Int64
+	idle *idleWatch // nil without an idle timeout
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
+	if b.idle != nil {
+		b.idle.touch()
+	}
 	return n, err
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"portico.dev/portico/internal/proxy/h1"
+	"portico.dev/portico/internal/proxy/proxyproto"
 )
 
 // httpListener is one bound socket and its server. It outlives swaps: only the
@@ -32,8 +33,9 @@ type httpListener struct {
 	srv    *http.Server
 	h1     *h1.Server
 	state  atomic.Pointer[listenerState]
-	done   chan struct{} // closed when srv.Serve returns
-	accept chan struct{} // closed when the accept loop returns
+	proxy  atomic.Pointer[proxyproto.Policy] // non-nil: read a PROXY header first
+	done   chan struct{}                     // closed when srv.Serve returns
+	accept chan struct{}                     // closed when the accept loop returns
 }
 
 // bind opens the socket of a new listener. The error names the Gateway listeners
@@ -142,12 +144,26 @@ func (hl *httpListener) acceptLoop() {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		if cfg := hl.state.Load().tlsConfig; cfg != nil {
-			hl.queue.push(tls.Server(c, cfg))
+		if pol := hl.proxy.Load(); pol != nil {
+			go hl.acceptProxied(c, pol)
 			continue
 		}
-		go hl.h1.ServeConn(c)
+		hl.serveConn(c, true)
 	}
+}
+
+// serveConn hands c to the TLS server or to h1, per the state in force; async
+// runs h1 in a new goroutine (the accept loop must not block).
+func (hl *httpListener) serveConn(c net.Conn, async bool) {
+	if cfg := hl.state.Load().tlsConfig; cfg != nil {
+		hl.queue.push(tls.Server(c, cfg))
+		return
+	}
+	if async {
+		go hl.h1.ServeConn(c)
+		return
+	}
+	hl.h1.ServeConn(c)
 }
 
 // connQueue is the net.Listener http.Server serves: it yields the connections

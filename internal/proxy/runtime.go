@@ -12,6 +12,7 @@ import (
 
 	"portico.dev/portico/internal/ir"
 	"portico.dev/portico/internal/observe"
+	"portico.dev/portico/internal/proxy/l4"
 	"portico.dev/portico/internal/proxy/upstream"
 )
 
@@ -40,6 +41,7 @@ type Runtime struct {
 
 	mu        sync.Mutex // serialises Apply and Shutdown
 	listeners map[string]*httpListener
+	streams   map[string]*l4.Listener // TCP, TLS and UDP listeners (l4runtime.go)
 	upstreams map[string]*upstream.Upstream
 	certs     certCache
 	draining  sync.WaitGroup
@@ -65,10 +67,14 @@ func New(opts Options) *Runtime {
 		log:       opts.Logger,
 		registry:  upstream.NewRegistry(opts.Upstream),
 		listeners: map[string]*httpListener{},
+		streams:   map[string]*l4.Listener{},
 		certs:     certCache{},
 	}
 	rt.ids.init()
 	rt.hijacked.conns = map[io.Closer]struct{}{}
+	if opts.Metrics != nil {
+		opts.Metrics.Registry.MustRegister(newHealthCollector(rt))
+	}
 	return rt
 }
 
@@ -83,7 +89,8 @@ var ErrShutdown = errors.New("proxy: runtime is shut down")
 // configuration keeps serving unchanged, sockets bound for the attempt are closed,
 // and the error names the listener, route, certificate or upstream at fault.
 //
-// Listeners with an L4 protocol (TCP, TLS, UDP) are not served here.
+// Listeners with an L4 protocol (TCP, TLS, UDP) are served by internal/proxy/l4
+// and go through the same steps (see l4runtime.go).
 func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 	defer func() {
 		if err != nil {
@@ -125,6 +132,11 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 		}
 		states[l.Name] = st
 	}
+	plan, err := rt.compileL4(s, ups)
+	if err != nil {
+		rt.registry.Release(rt.upstreams)
+		return err
+	}
 
 	// Bind new sockets last: every failure before this point left nothing to undo.
 	added := map[string]*httpListener{}
@@ -142,8 +154,16 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 		}
 		added[name] = hl
 	}
+	if err := rt.bindL4(plan); err != nil {
+		for _, a := range added {
+			_ = a.ln.Close()
+		}
+		rt.registry.Release(rt.upstreams)
+		return err
+	}
 
 	// Commit: nothing below can fail.
+	rt.commitL4(plan, added)
 	for name, st := range states {
 		if hl := rt.listeners[name]; hl != nil {
 			hl.state.Store(st)
@@ -166,7 +186,7 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 	rt.snap.Store(s)
 	rt.opts.Metrics.ReloadSucceeded(s.Version)
 	rt.log.Info("configuration applied", "version", s.Version, "listeners", len(states),
-		"added", len(added), "upstreams", len(ups))
+		"added", len(added), "l4Listeners", len(plan.states), "l4Added", len(plan.added), "upstreams", len(ups))
 	return nil
 }
 
@@ -222,10 +242,19 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.closed = true
 	ls := rt.listeners
 	rt.listeners = map[string]*httpListener{}
+	streams := rt.streams
+	rt.streams = map[string]*l4.Listener{}
 	rt.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, len(ls))
+	errs := make(chan error, len(ls)+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := rt.shutdownL4(ctx, streams); err != nil {
+			errs <- err
+		}
+	}()
 	for _, hl := range ls {
 		wg.Add(1)
 		go func() {

@@ -18,7 +18,16 @@ type Options struct {
 	DialTimeout        time.Duration // default 5s
 	IdleConnTimeout    time.Duration // default 60s
 	MaxIdlePerEndpoint int           // default 1024: keep-alive pool sized to concurrency
-	Logger             *slog.Logger
+	// PendingTimeout bounds how long a request waits for a connection when an
+	// upstream is at its circuit breaker's max connections (default 1s).
+	PendingTimeout time.Duration
+	// OnHealthChange, when set, is called (never with a lock held) each time an
+	// endpoint becomes available or unavailable: healthy is Available() after the
+	// change (active checks passing and not ejected by outlier detection).
+	OnHealthChange func(upstream, endpoint string, healthy bool)
+	Logger         *slog.Logger
+	// Resolver serves DNS discovery (default net.DefaultResolver).
+	Resolver Resolver
 }
 
 func (o Options) withDefaults() Options {
@@ -30,6 +39,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxIdlePerEndpoint <= 0 {
 		o.MaxIdlePerEndpoint = 1024
+	}
+	if o.PendingTimeout <= 0 {
+		o.PendingTimeout = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -48,7 +60,11 @@ const (
 	// ConnectFailed: dial refused/unreachable/timed out, or the TLS handshake
 	// failed; the request never reached the upstream (502, always retryable).
 	ConnectFailed
-	// Timeout: the request context's deadline passed (504).
+	// Timeout: the request context's deadline passed, the upstream's response
+	// header timeout expired (errors.Is ErrResponseHeaderTimeout), or connecting
+	// took longer than the connect timeout (errors.Is ErrConnectTimeout: the
+	// request never reached the upstream, so retrying it is as safe as after
+	// ConnectFailed) (504).
 	Timeout
 	// Reset: the connection closed or reset before or while reading the
 	// response head, or the request context was canceled (errors.Is
@@ -56,6 +72,9 @@ const (
 	Reset
 	// Protocol: the upstream sent a malformed response (502).
 	Protocol
+	// Overloaded: a circuit-breaker limit of the upstream was reached before
+	// anything was sent; Error.Limit names it (503 with X-Portico-Overloaded).
+	Overloaded
 )
 
 // String returns a short name for logs and metrics.
@@ -71,6 +90,8 @@ func (k ErrorKind) String() string {
 		return "reset"
 	case Protocol:
 		return "protocol"
+	case Overloaded:
+		return "overloaded"
 	}
 	return "unknown"
 }
@@ -80,12 +101,18 @@ func (k ErrorKind) String() string {
 type Error struct {
 	Kind     ErrorKind
 	Endpoint string
-	Err      error
+	// Limit names the circuit-breaker limit for Overloaded: one of
+	// LimitConnections, LimitPending, LimitRequests, LimitRetries.
+	Limit string
+	Err   error
 }
 
 // Error implements error.
 func (e *Error) Error() string {
 	s := "upstream " + e.Kind.String()
+	if e.Limit != "" {
+		s += " [" + e.Limit + "]"
+	}
 	if e.Endpoint != "" {
 		s += " (" + e.Endpoint + ")"
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"portico.dev/portico/internal/ir"
 )
 
 // benchResponse resembles a small API response.
@@ -216,4 +218,50 @@ func (s *stdBody) Read(p []byte) (int, error) {
 func (s *stdBody) Close() error {
 	s.b.finish(false)
 	return nil
+}
+
+// BenchmarkPick measures one pick per algorithm over 10 endpoints of mixed
+// weights, with a request carrying a hash key (0 allocations expected).
+func BenchmarkPick(b *testing.B) {
+	req, _ := http.NewRequest("GET", "http://x/api/items", nil)
+	req.Header.Set("X-User", "alice")
+	req.RemoteAddr = "10.0.0.1:1234"
+	for _, alg := range allAlgorithms {
+		def := ir.Upstream{Name: "u", Algorithm: alg,
+			UpstreamTraffic: ir.UpstreamTraffic{Hash: &ir.HashPolicy{Header: "x-user"}}}
+		u := &Upstream{def: def}
+		eps := hashEndpoints(10)
+		for i, e := range eps {
+			e.Weight = int32(1 + i%3)
+		}
+		bal, _ := newBalancer(&u.def, u, eps)
+		u.lb.Store(bal)
+		info := &PickInfo{Request: req}
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				u.Pick(info)
+			}
+		})
+		b.Run(alg+"-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				info := &PickInfo{Request: req}
+				for pb.Next() {
+					u.Pick(info)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkConsistentHashKeyMove reports the percentage of keys that move
+// when 1 of 10 endpoints leaves (ideal 10%).
+func BenchmarkConsistentHashKeyMove(b *testing.B) {
+	var moved, needless float64
+	for b.Loop() {
+		moved, needless = keyMoveFraction(b, 10, 100000)
+	}
+	b.ReportMetric(100*moved, "%moved")
+	b.ReportMetric(100*needless, "%needless")
 }

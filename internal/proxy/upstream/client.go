@@ -28,8 +28,24 @@ func (u *Upstream) roundTripH1(req *http.Request, ep *Endpoint) (*http.Response,
 	c := ep.pool.get()
 	reused := c != nil
 	for {
+		if c == nil && u.brk.countsConns() {
+			// At max connections this waits (pending) or rejects.
+			pc, err := u.connSlot(ctx, ep)
+			if err != nil {
+				return nil, err
+			}
+			if pc != nil {
+				c, reused = pc, true
+			} else {
+				nc, err := u.dial(ctx, ep, true)
+				if err != nil {
+					return nil, classify(ctx, ep.Address, err, false)
+				}
+				c = newConn(nc, ep)
+			}
+		}
 		if c == nil {
-			nc, err := u.dial(ctx, ep)
+			nc, err := u.dial(ctx, ep, false)
 			if err != nil {
 				return nil, classify(ctx, ep.Address, err, false)
 			}
@@ -79,6 +95,7 @@ func (c *conn) roundTrip(req *http.Request, body io.Reader) (resp *http.Response
 		c.fail(stop)
 		return nil, rbe == nil, classify(ctx, c.ep.Address, werr, false)
 	}
+	hdrTimer := werr == nil && c.headerDeadline(ctx)
 	// Even when writing the body failed, the upstream may have answered
 	// early (e.g. 413) before closing: prefer its response.
 	resp, fresh, err = c.readResponse(req, stop)
@@ -87,7 +104,13 @@ func (c *conn) roundTrip(req *http.Request, body io.Reader) (resp *http.Response
 		if werr != nil {
 			err = werr
 		}
+		if hdrTimer && ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, false, headerTimeoutErr(c.ep.Address, c.ep.up.to.header)
+		}
 		return nil, fresh && werr == nil, classify(ctx, c.ep.Address, err, isProtoErr(err))
+	}
+	if hdrTimer {
+		c.clearHeaderDeadline(ctx)
 	}
 	return resp, false, nil
 }

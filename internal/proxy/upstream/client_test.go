@@ -147,7 +147,7 @@ func TestConnectionClose(t *testing.T) {
 	if n := srv.accepts.Load(); n != 3 {
 		t.Fatalf("accepts = %d, want 3 (Connection: close honoured)", n)
 	}
-	if n := u.eps[0].pool.idleLen(); n != 0 {
+	if n := u.Endpoints()[0].pool.idleLen(); n != 0 {
 		t.Fatalf("pooled %d closed conns", n)
 	}
 }
@@ -194,7 +194,7 @@ func TestChunkedBodiesAndTrailers(t *testing.T) {
 			t.Fatalf("trailers %v", resp.Trailer)
 		}
 	}
-	if n := u.eps[0].pool.idleLen(); n != 1 {
+	if n := u.Endpoints()[0].pool.idleLen(); n != 1 {
 		t.Fatalf("idle = %d, want the one conn back", n)
 	}
 }
@@ -400,7 +400,7 @@ func TestCancelFreesConn(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("upstream conn not closed after cancel")
 	}
-	if u.eps[0].pool.idleLen() != 0 {
+	if u.Endpoints()[0].pool.idleLen() != 0 {
 		t.Fatal("canceled conn pooled")
 	}
 }
@@ -494,7 +494,7 @@ func TestUpgrade(t *testing.T) {
 		}
 	}
 	rwc.Close()
-	if u.eps[0].pool.idleLen() != 0 {
+	if u.Endpoints()[0].pool.idleLen() != 0 {
 		t.Fatal("upgraded conn pooled")
 	}
 }

@@ -3,7 +3,6 @@ package upstream
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"net"
 	"sync"
 	"time"
@@ -76,18 +75,7 @@ func (e *dialError) Error() string { return "dial: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 // dial opens a new connection to ep (TLS when the upstream has a config).
-func (u *Upstream) dial(ctx context.Context, ep *Endpoint) (net.Conn, error) {
-	nc, err := u.dialer.DialContext(ctx, "tcp", ep.Address)
-	if err != nil {
-		return nil, &dialError{err}
-	}
-	if ep.tlsConf == nil {
-		return nc, nil
-	}
-	tc := tls.Client(nc, ep.tlsConf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		nc.Close()
-		return nil, &dialError{err}
-	}
-	return tc, nil
+// reserved says a circuit-breaker connection slot is already held.
+func (u *Upstream) dial(ctx context.Context, ep *Endpoint, reserved bool) (net.Conn, error) {
+	return u.connect(ctx, ep.Address, ep.tlsConf, reserved)
 }

@@ -20,8 +20,8 @@ func (u *Upstream) newH2Transport(proto string, base *tls.Config) *http.Transpor
 	var p http.Protocols
 	tr := &http.Transport{
 		MaxIdleConnsPerHost:   u.opts.MaxIdlePerEndpoint,
-		IdleConnTimeout:       u.opts.IdleConnTimeout,
-		ResponseHeaderTimeout: 0,
+		IdleConnTimeout:       u.to.idle,
+		ResponseHeaderTimeout: u.to.header,
 		HTTP2: &http.HTTP2Config{
 			// Ping idle-looking conns so dead peers are noticed.
 			SendPingTimeout: 15 * time.Second,
@@ -32,36 +32,31 @@ func (u *Upstream) newH2Transport(proto string, base *tls.Config) *http.Transpor
 		p.SetUnencryptedHTTP2(true)
 		u.h2scheme = "http"
 		tr.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
-			nc, err := u.dialer.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			return nc, nil
+			return u.connect(ctx, addr, nil, false)
 		}
 	} else {
 		p.SetHTTP2(true)
 		u.h2scheme = "https"
 		tr.DialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
-			nc, err := u.dialer.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				return nil, &dialError{err}
-			}
 			cfg := base.Clone()
 			if cfg.ServerName == "" {
 				cfg.ServerName, _, _ = net.SplitHostPort(addr)
 			}
 			cfg.NextProtos = []string{"h2"}
-			tc := tls.Client(nc, cfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				nc.Close()
-				return nil, &dialError{err}
+			nc, err := u.connect(ctx, addr, cfg, false)
+			if err != nil {
+				return nil, err
 			}
+			tc := nc.(*tls.Conn)
 			if tc.ConnectionState().NegotiatedProtocol != "h2" {
 				tc.Close()
 				return nil, &dialError{errors.New("upstream did not negotiate h2 via ALPN")}
 			}
 			return tc, nil
 		}
+	}
+	if b := u.brk; b.countsConns() {
+		tr.MaxConnsPerHost = max(1, int(b.cfg.MaxConnections)/max(1, len(u.def.Endpoints)))
 	}
 	tr.Protocols = &p
 	return tr
@@ -79,6 +74,9 @@ func (u *Upstream) roundTripH2(req *http.Request, ep *Endpoint) (*http.Response,
 	}
 	resp, err := u.h2.RoundTrip(&out)
 	if err != nil {
+		if herr := u.h2HeaderTimeout(req, ep.Address, err); herr != nil {
+			return nil, herr
+		}
 		return nil, classify(req.Context(), ep.Address, err, false)
 	}
 	return resp, nil

@@ -19,6 +19,7 @@ type pool struct {
 	timer   *time.Timer
 	max     int
 	timeout time.Duration
+	notify  func() // set when a circuit breaker waits for idle conns
 }
 
 func (p *pool) init(max int, timeout time.Duration) {
@@ -70,6 +71,9 @@ func (p *pool) put(c *conn) {
 		}
 	}
 	p.mu.Unlock()
+	if p.notify != nil {
+		p.notify()
+	}
 }
 
 // sweep closes connections idle for longer than the timeout and re-arms

@@ -3,6 +3,7 @@ package upstream
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"sync"
 
 	"portico.dev/portico/internal/ir"
@@ -57,8 +58,10 @@ func (r *Registry) Build(ups []ir.Upstream) (map[string]*Upstream, error) {
 		out[d.Name] = u
 	}
 	for _, u := range fresh {
+		u.start(r.byName[u.def.Name]) // before health checks: may replace the endpoints
 		r.byName[u.def.Name] = u
 		r.live[u] = struct{}{}
+		u.startHealth()
 	}
 	return out, nil
 }
@@ -100,6 +103,9 @@ func sameDef(a, b *ir.Upstream) bool {
 	if a.TLS != nil && *a.TLS != *b.TLS {
 		return false
 	}
+	if !reflect.DeepEqual(a.UpstreamTraffic, b.UpstreamTraffic) {
+		return false
+	}
 	for i := range a.Endpoints {
 		x, y := &a.Endpoints[i], &b.Endpoints[i]
 		if x.Address != y.Address || x.Weight != y.Weight || !maps.Equal(x.Labels, y.Labels) {
@@ -119,5 +125,34 @@ func cloneDef(d ir.Upstream) ir.Upstream {
 		t := *d.TLS
 		d.TLS = &t
 	}
+	d.UpstreamTraffic = cloneTraffic(d.UpstreamTraffic)
 	return d
+}
+
+// cloneTraffic deep-copies the traffic policy (pointers and slices).
+func cloneTraffic(t ir.UpstreamTraffic) ir.UpstreamTraffic {
+	t.DNS = clonePtr(t.DNS)
+	t.Hash = clonePtr(t.Hash)
+	t.Affinity = clonePtr(t.Affinity)
+	t.Locality = clonePtr(t.Locality)
+	t.CircuitBreaker = clonePtr(t.CircuitBreaker)
+	if t.HealthCheck != nil {
+		hc := *t.HealthCheck
+		hc.Passive = clonePtr(hc.Passive)
+		if hc.Active != nil {
+			a := *hc.Active
+			a.ExpectedStatuses = append([]int32(nil), a.ExpectedStatuses...)
+			hc.Active = &a
+		}
+		t.HealthCheck = &hc
+	}
+	return t
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

@@ -71,7 +71,7 @@ func TestReleaseClosesIdleAndSparesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRT(t, u, newReq(t, "GET", "/")) // a second conn, left idle
-	if u.eps[0].pool.idleLen() != 1 {
+	if u.Endpoints()[0].pool.idleLen() != 1 {
 		t.Fatal("want one idle conn")
 	}
 	// Swap to a changed definition and release the old one.
@@ -99,7 +99,7 @@ func TestReleaseClosesIdleAndSparesInFlight(t *testing.T) {
 	}
 	// A request still holding the retired upstream works.
 	mustRT(t, u, newReq(t, "GET", "/"))
-	if u.eps[0].pool.idleLen() != 0 {
+	if u.Endpoints()[0].pool.idleLen() != 0 {
 		t.Fatal("retired upstream pooled a conn")
 	}
 	mustRT(t, m2["u"], newReq(t, "GET", "/"))
@@ -120,7 +120,7 @@ func TestIdleTimeoutSweep(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("idle conn not swept")
 	}
-	waitFor(t, "empty pool", func() bool { return u.eps[0].pool.idleLen() == 0 })
+	waitFor(t, "empty pool", func() bool { return u.Endpoints()[0].pool.idleLen() == 0 })
 	mustRT(t, u, newReq(t, "GET", "/"))
 	if srv.accepts.Load() != 2 {
 		t.Fatal("expected a fresh conn after the sweep")

@@ -20,27 +20,35 @@ import (
 type Upstream struct {
 	def       ir.Upstream
 	opts      Options
-	eps       []*Endpoint
-	bal       Balancer
+	lb        atomic.Pointer[balancer] // endpoints and balancer (swapped by DNS)
+	proto     string
+	stopDNS   func()
+	availHook atomic.Pointer[func(*Endpoint) bool] // tests: overrides Available
 	dialer    net.Dialer
 	h2        *http.Transport // "h2" and "h2c"
 	h2scheme  string
 	retired   atomic.Bool
 	h2Cleanup *time.Timer
+	tlsBase   *tls.Config    // "https"/"h2": settings shared by endpoints and health checks
+	to        timeouts       // timeouts.go
+	brk       *breaker       // circuit breaker; nil without limits (breaker.go)
+	hs        upstreamHealth // active checks and outlier detection (health.go)
 }
 
 // Name returns the upstream's name.
 func (u *Upstream) Name() string { return u.def.Name }
 
 // Endpoints returns the live endpoints (read-only).
-func (u *Upstream) Endpoints() []*Endpoint { return u.eps }
+func (u *Upstream) Endpoints() []*Endpoint { return u.lb.Load().eps }
 
 // Balancer returns the upstream's balancer.
-func (u *Upstream) Balancer() Balancer { return u.bal }
+func (u *Upstream) Balancer() Balancer { return u.lb.Load() }
 
 func newUpstream(def ir.Upstream, opts Options) (*Upstream, error) {
 	u := &Upstream{def: def, opts: opts}
-	u.dialer = net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	u.initTimeouts()
+	u.brk = newBreaker(def.CircuitBreaker)
+	u.dialer = net.Dialer{Timeout: u.to.connect, KeepAlive: 30 * time.Second}
 	proto := def.Protocol
 	if proto == "" {
 		proto = ir.UpstreamHTTP
@@ -53,40 +61,55 @@ func newUpstream(def ir.Upstream, opts Options) (*Upstream, error) {
 		if base, err = baseTLSConfig(def.TLS); err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", def.Name, err)
 		}
+		u.tlsBase = base
 	default:
 		return nil, fmt.Errorf("upstream %q: unknown protocol %q", def.Name, def.Protocol)
 	}
-	u.eps = make([]*Endpoint, len(def.Endpoints))
+	u.proto = proto
+	eps := make([]*Endpoint, len(def.Endpoints))
 	for i, d := range def.Endpoints {
-		host, _, err := net.SplitHostPort(d.Address)
+		ep, err := u.newEndpoint(d)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: endpoint %q: %w", def.Name, d.Address, err)
 		}
-		w := d.Weight
-		if w < 1 {
-			w = 1
-		}
-		ep := &Endpoint{Address: d.Address, Weight: w, up: u}
-		ep.pool.init(opts.MaxIdlePerEndpoint, opts.IdleConnTimeout)
-		if proto == ir.UpstreamHTTPS {
-			ep.tlsConf = base.Clone()
-			if ep.tlsConf.ServerName == "" {
-				ep.tlsConf.ServerName = host
-			}
-			ep.tlsConf.NextProtos = []string{"http/1.1"}
-		}
-		u.eps[i] = ep
+		eps[i] = ep
 	}
-	bal, ok := newBalancer(def.Algorithm, u.eps)
-	if !ok {
-		opts.Logger.Warn("load-balancing algorithm not implemented, using round-robin",
+	if _, ok := algorithms[def.Algorithm]; !ok {
+		opts.Logger.Warn("unknown load-balancing algorithm, using round-robin",
 			"upstream", def.Name, "algorithm", def.Algorithm)
 	}
-	u.bal = bal
+	u.setEndpoints(eps)
 	if proto == ir.UpstreamH2 || proto == ir.UpstreamH2C {
 		u.h2 = u.newH2Transport(proto, base)
 	}
+	u.initHealth()
 	return u, nil
+}
+
+// newEndpoint builds the live endpoint for d: its pool and TLS settings.
+func (u *Upstream) newEndpoint(d ir.Endpoint) (*Endpoint, error) {
+	host, _, err := net.SplitHostPort(d.Address)
+	if err != nil {
+		return nil, err
+	}
+	ep := &Endpoint{Address: d.Address, Weight: max(d.Weight, 1), Labels: d.Labels, up: u}
+	prepareEndpoint(&u.def, ep)
+	maxIdle := u.opts.MaxIdlePerEndpoint
+	if u.def.MaxIdleConns > 0 {
+		maxIdle = int(u.def.MaxIdleConns)
+	}
+	ep.pool.init(maxIdle, u.to.idle)
+	if u.brk.countsConns() {
+		ep.pool.notify = u.brk.signal
+	}
+	if u.proto == ir.UpstreamHTTPS {
+		ep.tlsConf = u.tlsBase.Clone()
+		if ep.tlsConf.ServerName == "" {
+			ep.tlsConf.ServerName = host
+		}
+		ep.tlsConf.NextProtos = []string{"http/1.1"}
+	}
+	return ep, nil
 }
 
 // baseTLSConfig builds the TLS settings shared by an upstream's endpoints.
@@ -107,6 +130,13 @@ func baseTLSConfig(t *ir.UpstreamTLS) (*tls.Config, error) {
 		}
 		c.RootCAs = roots
 	}
+	if t.ClientCertificate != "" || t.ClientKey != "" {
+		cert, err := tls.X509KeyPair([]byte(t.ClientCertificate), []byte(t.ClientKey))
+		if err != nil {
+			return nil, fmt.Errorf("tls.clientCertificate/clientKey: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
 	return c, nil
 }
 
@@ -121,16 +151,7 @@ func baseTLSConfig(t *ir.UpstreamTLS) (*tls.Config, error) {
 // connection. Cancelling req.Context() aborts the exchange and frees the
 // upstream connection, also while the body is being read.
 func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, string, error) {
-	ep := u.bal.Pick()
-	if ep == nil {
-		return nil, "", &Error{Kind: NoEndpoints, Err: fmt.Errorf("upstream %q has no endpoints", u.def.Name)}
-	}
-	if u.h2 != nil {
-		resp, err := u.roundTripH2(req, ep)
-		return resp, ep.Address, err
-	}
-	resp, err := u.roundTripH1(req, ep)
-	return resp, ep.Address, err
+	return u.RoundTripTry(req, nil)
 }
 
 // retire closes idle connections and makes connections in use close when
@@ -139,7 +160,11 @@ func (u *Upstream) retire() {
 	if u.retired.Swap(true) {
 		return
 	}
-	for _, ep := range u.eps {
+	u.stopHealth()
+	if u.stopDNS != nil {
+		u.stopDNS()
+	}
+	for _, ep := range u.Endpoints() {
 		ep.pool.closeAll()
 	}
 	if u.h2 != nil {
