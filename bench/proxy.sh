@@ -67,10 +67,14 @@ done
 
 # free_port: a random unused TCP port on 127.0.0.1, distinct from those already handed out.
 USED_PORTS=" "
+# Ports come from below the kernel's ephemeral range (ip_local_port_range starts at 32768
+# here), so no outgoing connection (wrk, the proxies' upstream connections, other work on the
+# machine) can be holding one as its local port when a proxy binds it.
 free_port() {
-  local p
+  local p low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % (low - 20000)))
     [[ $USED_PORTS == *" $p "* ]] && continue
     if [[ -z $(ss -Htln "sport = :$p") ]]; then USED_PORTS+="$p "; echo "$p"; return; fi
   done
