@@ -26,8 +26,12 @@ type Options struct {
 	// change (active checks passing and not ejected by outlier detection).
 	OnHealthChange func(upstream, endpoint string, healthy bool)
 	Logger         *slog.Logger
-	// Resolver serves DNS discovery (default net.DefaultResolver).
+	// Resolver serves DNS discovery (default: a TTL-aware DNSClient using
+	// DNSServers).
 	Resolver Resolver
+	// DNSServers are the nameservers ("ip:port") of the default resolver;
+	// empty means those of /etc/resolv.conf.
+	DNSServers []string
 }
 
 func (o Options) withDefaults() Options {

@@ -63,7 +63,7 @@ func TestDNSAddressDiscovery(t *testing.T) {
 	def := ir.Upstream{Name: "d", UpstreamTraffic: ir.UpstreamTraffic{
 		DNS: &ir.DNSDiscovery{Name: "svc.test", Port: int32(p), RefreshMillis: 20}}}
 	opts := testOpts()
-	opts.Resolver = fr
+	opts.Resolver = WithoutTTL(fr)
 	r, u := build(t, def, opts)
 	waitFor(t, "first answer", func() bool { return len(u.Endpoints()) == 1 })
 	if addr, _ := do(t, u, newReq(t, "GET", "/"), nil); addr != srv {
@@ -113,7 +113,7 @@ func TestDNSSRVDiscovery(t *testing.T) {
 	def := ir.Upstream{Name: "s", Algorithm: AlgRoundRobin, UpstreamTraffic: ir.UpstreamTraffic{
 		DNS: &ir.DNSDiscovery{Name: "_http._tcp.svc.test", SRV: true, RefreshMillis: 20}}}
 	opts := testOpts()
-	opts.Resolver = fr
+	opts.Resolver = WithoutTTL(fr)
 	_, u := build(t, def, opts)
 	waitFor(t, "srv answer", func() bool { return len(u.Endpoints()) == 2 })
 	count := map[string]int{}

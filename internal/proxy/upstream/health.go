@@ -85,6 +85,13 @@ func (u *Upstream) startHealth() {
 	}
 }
 
+// endpointsChanged makes active checks follow a new endpoint set (DNS).
+func (u *Upstream) endpointsChanged() {
+	if a := u.hs.active; a != nil {
+		a.sync()
+	}
+}
+
 // stopHealth stops active checks and pending ejection timers (retire).
 func (u *Upstream) stopHealth() {
 	u.hs.mu.Lock()

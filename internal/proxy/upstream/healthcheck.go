@@ -26,7 +26,7 @@ const (
 )
 
 // activeChecker probes every endpoint of one upstream: one goroutine per
-// endpoint, sleeping interval + a random 0..jitter between probes. Probes
+// endpoint (started and stopped as DNS changes the set), sleeping interval + a random 0..jitter between probes. Probes
 // use their own connections (not the traffic pools), so a full pool or a
 // circuit-breaker limit never fails a health check.
 type activeChecker struct {
@@ -40,6 +40,10 @@ type activeChecker struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	probing map[*Endpoint]context.CancelFunc // endpoints with a running loop
 }
 
 func newActiveChecker(u *Upstream, cfg ir.ActiveCheck) *activeChecker {
@@ -57,6 +61,7 @@ func newActiveChecker(u *Upstream, cfg ir.ActiveCheck) *activeChecker {
 		a.client = a.newClient()
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.probing = map[*Endpoint]context.CancelFunc{}
 	return a
 }
 
@@ -107,16 +112,47 @@ func (a *activeChecker) newClient() *http.Client {
 }
 
 func (a *activeChecker) start() {
-	for _, e := range a.u.Endpoints() {
+	a.mu.Lock()
+	a.started = true
+	a.mu.Unlock()
+	a.sync()
+}
+
+// sync runs one probe loop per current endpoint: it starts loops for
+// endpoints that joined and stops those of endpoints that left. Before start
+// and after stop it does nothing.
+func (a *activeChecker) sync() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.started || a.ctx.Err() != nil {
+		return
+	}
+	eps := a.u.Endpoints() // read under mu: the last sync sees the last set
+	cur := make(map[*Endpoint]bool, len(eps))
+	for _, e := range eps {
+		cur[e] = true
+		if a.probing[e] != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(a.ctx)
+		a.probing[e] = cancel
 		a.wg.Add(1)
-		go a.loop(e)
+		go a.loop(ctx, e)
+	}
+	for e, cancel := range a.probing {
+		if !cur[e] {
+			cancel()
+			delete(a.probing, e)
+		}
 	}
 }
 
 // stop cancels the probes without waiting for them (retire must not block);
 // wait is for tests.
 func (a *activeChecker) stop() {
+	a.mu.Lock()
 	a.cancel()
+	a.mu.Unlock()
 	if a.client != nil {
 		a.client.CloseIdleConnections()
 	}
@@ -138,18 +174,18 @@ func (a *activeChecker) randJitter() time.Duration {
 
 // loop probes e until stopped. The first probe runs right away (after up
 // to one jitter, so endpoints do not all fire at once).
-func (a *activeChecker) loop(e *Endpoint) {
+func (a *activeChecker) loop(ctx context.Context, e *Endpoint) {
 	defer a.wg.Done()
 	t := time.NewTimer(a.randJitter())
 	defer t.Stop()
 	for {
 		select {
-		case <-a.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		err := a.probe(e)
-		if a.ctx.Err() != nil {
+		err := a.probe(ctx, e)
+		if ctx.Err() != nil {
 			return // stopped mid-probe: the result means nothing
 		}
 		a.u.recordCheck(e, err, a.cfg.HealthyThreshold, a.cfg.UnhealthyThreshold)
@@ -158,8 +194,8 @@ func (a *activeChecker) loop(e *Endpoint) {
 }
 
 // probe runs one check against e; nil means healthy.
-func (a *activeChecker) probe(e *Endpoint) error {
-	ctx, cancel := context.WithTimeout(a.ctx, a.timeout)
+func (a *activeChecker) probe(ctx context.Context, e *Endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	switch a.cfg.Type {
 	case ir.CheckTCP:
