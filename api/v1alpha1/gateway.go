@@ -11,6 +11,9 @@ type Gateway struct {
 // GatewaySpec lists a gateway's listeners.
 type GatewaySpec struct {
 	Listeners []Listener `json:"listeners"`
+	// Plugins run on every route attached to this gateway (unless a more specific level
+	// configures the same plugin).
+	Plugins []PluginRef `json:"plugins,omitempty"`
 }
 
 // Listener protocols.

@@ -40,6 +40,8 @@ type UpstreamSpec struct {
 	RetryBudget *RetryBudget `json:"retryBudget,omitempty"`
 	// ProxyProtocol sends a PROXY protocol header ("v1" or "v2") to the endpoints.
 	ProxyProtocol string `json:"proxyProtocol,omitempty"`
+	// Plugins run on every route whose backends use this upstream.
+	Plugins []PluginRef `json:"plugins,omitempty"`
 }
 
 // Endpoint is one host:port with a relative weight (nil means 1).

@@ -12,6 +12,8 @@ type Snapshot struct {
 	Upstreams    []Upstream    `json:"upstreams,omitempty"`
 	Certificates []Certificate `json:"certificates,omitempty"`
 	StreamRoutes []StreamRoute `json:"streamRoutes,omitempty"`
+	// Consumers are the API clients authentication plugins know.
+	Consumers []Consumer `json:"consumers,omitempty"`
 }
 
 // Protocol of a listener.
@@ -78,10 +80,13 @@ type Route struct {
 	// TimeoutMillis bounds the whole request; 0 means no limit.
 	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
 	// IdleTimeoutMillis bounds the silence between body bytes in either direction.
-	IdleTimeoutMillis int64   `json:"idleTimeoutMillis,omitempty"`
-	Retry             *Retry  `json:"retry,omitempty"`
-	Mirror            *Mirror `json:"mirror,omitempty"`
-	Fault             *Fault  `json:"fault,omitempty"`
+	IdleTimeoutMillis int64  `json:"idleTimeoutMillis,omitempty"`
+	Retry             *Retry `json:"retry,omitempty"`
+	// Plugins run on this route: global, gateway, upstream and route attachments merged
+	// (the most specific wins per name) and sorted in the one plugin order.
+	Plugins []PluginSpec `json:"plugins,omitempty"`
+	Mirror  *Mirror      `json:"mirror,omitempty"`
+	Fault   *Fault       `json:"fault,omitempty"`
 }
 
 // Match types.
