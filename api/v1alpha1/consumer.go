@@ -6,6 +6,15 @@ const (
 	KindPlugin   = "Plugin"
 )
 
+// Condition reasons added by the plugin work.
+const (
+	// ReasonTargetNotFound: a Plugin's attachTo names an object that does not exist
+	// (or is invalid).
+	ReasonTargetNotFound = "TargetNotFound"
+	// ReasonPluginConflict: a route's upstreams configure one plugin differently.
+	ReasonPluginConflict = "PluginConflict"
+)
+
 // Consumer is an API client: its credentials, groups and the plugins that apply to it
 // once it is identified.
 type Consumer struct {

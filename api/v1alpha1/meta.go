@@ -18,7 +18,7 @@ const (
 )
 
 // Kinds lists every kind this version knows, in the order objects are listed and applied.
-var Kinds = []string{KindGateway, KindCertificate, KindUpstream, KindRoute, KindStreamRoute}
+var Kinds = []string{KindGateway, KindCertificate, KindUpstream, KindRoute, KindStreamRoute, KindConsumer, KindPlugin}
 
 // TypeMeta identifies an object's schema.
 type TypeMeta struct {

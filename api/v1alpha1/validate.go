@@ -70,6 +70,7 @@ func (g *Gateway) Validate() []FieldError {
 			sockets[socket] = i
 		}
 	}
+	validatePluginRefs(&errs, "spec.plugins", g.Spec.Plugins)
 	return errs
 }
 
@@ -118,16 +119,7 @@ func (r *Route) Validate() []FieldError {
 	}
 	validateFilters(&errs, s)
 	validateBackends(&errs, s.Backends, false)
-	plugins := map[string]int{}
-	for i, pl := range s.Plugins {
-		p := at("spec.plugins", i)
-		checkName(&errs, p+".name", pl.Name)
-		if j, dup := plugins[pl.Name]; dup && pl.Name != "" {
-			errs.add(p+".name", "duplicate of %s", at("spec.plugins", j))
-		} else {
-			plugins[pl.Name] = i
-		}
-	}
+	validatePluginRefs(&errs, "spec.plugins", s.Plugins)
 	validateRouteTraffic(&errs, s)
 	return errs
 }

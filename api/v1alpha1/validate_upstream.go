@@ -19,6 +19,7 @@ func (u *Upstream) Validate() []FieldError {
 		errs.add("spec.protocol", "unknown protocol %q: one of http, h2c, https, h2", s.Protocol)
 	}
 	validateLoadBalancer(&errs, s.LoadBalancer)
+	validatePluginRefs(&errs, "spec.plugins", s.Plugins)
 	if hc := s.HealthCheck; hc != nil {
 		if hc.Active != nil {
 			validateActiveCheck(&errs, "spec.healthCheck.active", hc.Active)

@@ -69,6 +69,21 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 	}
+	consumers := map[string]bool{}
+	for _, c := range s.Consumers {
+		if c.Name == "" {
+			fail("consumer without a name")
+		} else if consumers[c.Name] {
+			fail("consumer %q: duplicate name", c.Name)
+		}
+		consumers[c.Name] = true
+		for _, cr := range c.Credentials {
+			if cr.Type == "" {
+				fail("consumer %q: credential without a type", c.Name)
+			}
+		}
+		validatePlugins(fmt.Sprintf("consumer %q", c.Name), c.Plugins, fail)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid snapshot: %s", strings.Join(errs, "; "))
 	}
@@ -101,11 +116,29 @@ func validateRoute(listener, host string, r *Route, upstreams map[string]bool, f
 			fail("%s: unknown upstream %q", where, b.Upstream)
 		}
 	}
+	validatePlugins(where, r.Plugins, fail)
 	if rd := r.Redirect; rd != nil {
 		switch rd.StatusCode {
 		case 301, 302, 303, 307, 308:
 		default:
 			fail("%s: redirect status %d", where, rd.StatusCode)
+		}
+	}
+}
+
+// validatePlugins checks that plugin specs are named, once each, with JSON configs.
+func validatePlugins(where string, specs []PluginSpec, fail func(string, ...any)) {
+	seen := map[string]bool{}
+	for i, p := range specs {
+		switch {
+		case p.Name == "":
+			fail("%s: plugin %d without a name", where, i)
+		case seen[p.Name]:
+			fail("%s: plugin %q twice", where, p.Name)
+		}
+		seen[p.Name] = true
+		if len(p.Config) > 0 && !json.Valid(p.Config) {
+			fail("%s: plugin %q: config is not valid JSON", where, p.Name)
 		}
 	}
 }
@@ -119,7 +152,8 @@ func (s *Snapshot) ComputeVersion() {
 }
 
 // Redacted returns a copy safe to show: private keys (certificates' and upstream
-// client keys) are replaced.
+// client keys) and consumers' credential fields (even hashed) are replaced; a
+// credential keeps its type and field names.
 func (s *Snapshot) Redacted() *Snapshot {
 	c := *s
 	c.Certificates = make([]Certificate, len(s.Certificates))
@@ -135,6 +169,19 @@ func (s *Snapshot) Redacted() *Snapshot {
 			u.TLS = &t
 		}
 		c.Upstreams[i] = u
+	}
+	c.Consumers = make([]Consumer, len(s.Consumers))
+	for i, cons := range s.Consumers {
+		creds := make([]Credential, len(cons.Credentials))
+		for j, cr := range cons.Credentials {
+			fields := make(map[string]string, len(cr.Fields))
+			for k := range cr.Fields {
+				fields[k] = "<redacted>"
+			}
+			creds[j] = Credential{Type: cr.Type, Fields: fields}
+		}
+		cons.Credentials = creds
+		c.Consumers[i] = cons
 	}
 	return &c
 }

@@ -87,3 +87,49 @@ func TestRedactedHidesUpstreamClientKeys(t *testing.T) {
 		t.Fatal("Redacted changed the original")
 	}
 }
+
+func TestRedactedHidesCredentials(t *testing.T) {
+	s := validSnapshot()
+	s.Consumers = []Consumer{{Name: "alice", Groups: []string{"g"},
+		Credentials: []Credential{{Type: "key-auth", Fields: map[string]string{"keyHash": "abcd"}}}}}
+	r := s.Redacted()
+	cr := r.Consumers[0].Credentials[0]
+	if cr.Type != "key-auth" || cr.Fields["keyHash"] != "<redacted>" || len(cr.Fields) != 1 {
+		t.Fatalf("redacted credential = %+v", cr)
+	}
+	if r.Consumers[0].Name != "alice" || r.Consumers[0].Groups[0] != "g" {
+		t.Fatalf("redacted consumer = %+v", r.Consumers[0])
+	}
+	if s.Consumers[0].Credentials[0].Fields["keyHash"] != "abcd" {
+		t.Fatal("Redacted changed the original")
+	}
+}
+
+func TestValidatePluginsAndConsumers(t *testing.T) {
+	route := func(s *Snapshot) *Route { return &s.Listeners[0].VirtualHosts[0].Routes[0] }
+	ok := validSnapshot()
+	route(ok).Plugins = []PluginSpec{{Name: "a", Config: []byte(`{"x":1}`)}, {Name: "b"}}
+	ok.Consumers = []Consumer{{Name: "alice", Plugins: []PluginSpec{{Name: "a"}}}, {Name: "bob"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		mutate func(*Snapshot)
+		want   string
+	}{
+		"unnamed plugin":     {func(s *Snapshot) { route(s).Plugins = []PluginSpec{{}} }, "plugin 0 without a name"},
+		"plugin twice":       {func(s *Snapshot) { route(s).Plugins = []PluginSpec{{Name: "a"}, {Name: "a"}} }, `plugin "a" twice`},
+		"bad config":         {func(s *Snapshot) { route(s).Plugins = []PluginSpec{{Name: "a", Config: []byte("{")}} }, "not valid JSON"},
+		"duplicate consumer": {func(s *Snapshot) { s.Consumers = []Consumer{{Name: "a"}, {Name: "a"}} }, `consumer "a": duplicate name`},
+		"unnamed consumer":   {func(s *Snapshot) { s.Consumers = []Consumer{{}} }, "consumer without a name"},
+		"consumer plugin":    {func(s *Snapshot) { s.Consumers = []Consumer{{Name: "a", Plugins: []PluginSpec{{}}}} }, `consumer "a": plugin 0`},
+		"credential type":    {func(s *Snapshot) { s.Consumers = []Consumer{{Name: "a", Credentials: []Credential{{}}}} }, "credential without a type"},
+	}
+	for name, c := range cases {
+		s := validSnapshot()
+		c.mutate(s)
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", name, err, c.want)
+		}
+	}
+}

@@ -35,6 +35,10 @@ func newObject(kind string) validator {
 		return &v1alpha1.Certificate{}
 	case v1alpha1.KindStreamRoute:
 		return &v1alpha1.StreamRoute{}
+	case v1alpha1.KindConsumer:
+		return &v1alpha1.Consumer{}
+	case v1alpha1.KindPlugin:
+		return &v1alpha1.Plugin{}
 	}
 	return nil
 }

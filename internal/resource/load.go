@@ -302,6 +302,10 @@ func (l *loader) add(where Problem, obj validator) {
 		l.res.Certificates = append(l.res.Certificates, o)
 	case *v1alpha1.StreamRoute:
 		l.res.StreamRoutes = append(l.res.StreamRoutes, o)
+	case *v1alpha1.Consumer:
+		l.res.Consumers = append(l.res.Consumers, o)
+	case *v1alpha1.Plugin:
+		l.res.Plugins = append(l.res.Plugins, o)
 	}
 }
 

@@ -204,7 +204,7 @@ plain scalar
 `)
 	expectProblems(t, got,
 		`x.yaml: document 1 (Gateway/default): spec.listeners.port: expected int32, got string`,
-		`x.yaml: document 2 (Widget/w): kind: unknown kind "Widget": one of Gateway, Certificate, Upstream, Route, StreamRoute`,
+		`x.yaml: document 2 (Widget/w): kind: unknown kind "Widget": one of Gateway, Certificate, Upstream, Route, StreamRoute, Consumer, Plugin`,
 		`x.yaml: document 3: kind: required`,
 		`x.yaml: document 4 item 1: expected an object, got a string`,
 		`x.yaml: document 4 item 2: expected an object, got a string`,

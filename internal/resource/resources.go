@@ -15,6 +15,10 @@ type Resources struct {
 	Upstreams    []*v1alpha1.Upstream    `json:"upstreams,omitempty"`
 	Certificates []*v1alpha1.Certificate `json:"certificates,omitempty"`
 	StreamRoutes []*v1alpha1.StreamRoute `json:"streamRoutes,omitempty"`
+	// Consumers are API clients; their credentials are secrets (see ir.Credential).
+	Consumers []*v1alpha1.Consumer `json:"consumers,omitempty"`
+	// Plugins are Plugin objects: global, or attached to a Gateway, Route or Upstream.
+	Plugins []*v1alpha1.Plugin `json:"plugins,omitempty"`
 
 	// Origins says where each object came from (for messages); may be empty.
 	Origins map[Key]Origin `json:"-"`

@@ -48,10 +48,12 @@ func (t *translator) listeners(gws []*v1alpha1.Gateway) []ir.Listener {
 	for _, i := range sortedByName(len(gws), func(i int) *v1alpha1.ObjectMeta { return &gws[i].Metadata }) {
 		g := gws[i]
 		key := keyOf(v1alpha1.KindGateway, &g.Metadata)
-		if !t.admit(key, seen, g.Validate()) {
+		entries, perrs := pluginRefs("spec.plugins", g.Spec.Plugins)
+		if !t.admit(key, seen, append(g.Validate(), perrs...)) {
 			continue
 		}
 		r := refOf(&g.Metadata)
+		t.plugins.inline[target{v1alpha1.KindGateway, r}] = entries
 		t.gateways[r] = g
 		t.status.get(key).hasRefs = true
 		for j := range g.Spec.Listeners {

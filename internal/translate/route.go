@@ -25,13 +25,23 @@ func (t *translator) routes(routes []*v1alpha1.Route) {
 	for _, i := range sortedByName(len(routes), func(i int) *v1alpha1.ObjectMeta { return &routes[i].Metadata }) {
 		r := routes[i]
 		key := keyOf(v1alpha1.KindRoute, &r.Metadata)
-		if !t.admit(key, seen, r.Validate()) {
+		entries, perrs := pluginRefs("spec.plugins", r.Spec.Plugins)
+		if !t.admit(key, seen, append(r.Validate(), perrs...)) {
 			continue
 		}
+		own := refOf(&r.Metadata)
+		t.plugins.routes[own] = true
+		t.plugins.inline[target{v1alpha1.KindRoute, own}] = entries
 		st := t.status.get(key)
 		st.hasRefs = true
 		base := t.routeEntries(key, r)
-		attached, matched := t.attachRoute(key, r, base)
+		plugins, prob := t.routePlugins(r)
+		if prob != nil {
+			t.status.reject(key, prob.reason, prob.message)
+			st.notProgrammed = "its plugins cannot be configured: not part of the configuration"
+			continue
+		}
+		attached, matched := t.attachRoute(key, r, base, plugins)
 		st.programmed = attached
 		if !attached {
 			st.notProgrammed = "not attached to any listener"
@@ -42,10 +52,11 @@ func (t *translator) routes(routes []*v1alpha1.Route) {
 	}
 }
 
-// attachRoute adds a route's entries under each hostname it shares with each listener.
+// attachRoute adds a route's entries under each hostname it shares with each listener,
+// with the plugins merged for that listener's gateway.
 // attached reports whether any entry was added; matched whether some listener
 // (programmed or not) accepts the route's hosts.
-func (t *translator) attachRoute(key resource.Key, r *v1alpha1.Route, base []routeEntry) (attached, matched bool) {
+func (t *translator) attachRoute(key resource.Key, r *v1alpha1.Route, base []routeEntry, plugins map[ref][]ir.PluginSpec) (attached, matched bool) {
 	names, defaulted := gatewayRefs(r.Spec.Gateways)
 	for gi, name := range names {
 		gr := ref{r.Metadata.Namespace, name}
@@ -72,6 +83,7 @@ func (t *translator) attachRoute(key resource.Key, r *v1alpha1.Route, base []rou
 				for _, b := range base {
 					entry := b
 					entry.route.Gateway = e.name
+					entry.route.Plugins = plugins[gr]
 					e.build.vhosts[h] = append(e.build.vhosts[h], &entry)
 				}
 			}

@@ -49,6 +49,13 @@
 //     and retry policy has its intervals, thresholds and backoff. A route's mirror
 //     upstream resolves like a backend; when it does not, the route keeps serving
 //     without the mirror and reports BackendNotFound.
+//   - Plugins (plugins.go) merge per route and gateway from four levels, the most
+//     specific winning per name: global Plugin objects (of the route's namespace),
+//     the gateway's, the backends' upstreams' and the route's own; inline lists and
+//     attached Plugin objects form one level. Configs are checked against the
+//     registered plugin and kept as canonical JSON, sorted in plugin order. Invalid
+//     Plugin objects keep the routes they target out (fail closed). Consumers
+//     (consumer.go) carry hashed keys only.
 package translate
 
 import (
@@ -76,12 +83,16 @@ func Translate(res *resource.Resources) (*ir.Snapshot, Statuses) {
 		certs:       map[ref]bool{},
 		gwListeners: map[ref][]*gwListener{},
 		invalid:     map[resource.Key]bool{},
+		plugins:     newPluginState(),
 	}
 	snap := &ir.Snapshot{}
+	t.pluginObjects(res.Plugins)
 	snap.Certificates = t.certificates(res.Certificates)
 	snap.Upstreams = t.upstreamList(res.Upstreams)
 	snap.Listeners = t.listeners(res.Gateways)
 	t.routes(res.Routes)
+	t.pluginStatuses()
+	snap.Consumers = t.consumers(res.Consumers)
 	snap.StreamRoutes = t.streamRoutes(res.StreamRoutes)
 	for _, l := range t.built {
 		snap.Listeners[l.index].VirtualHosts = l.virtualHosts()
@@ -103,6 +114,8 @@ type translator struct {
 	gwListeners map[ref][]*gwListener
 	// built are the IR listeners being filled with routes.
 	built []*listenerBuild
+	// plugins tracks plugin configuration by attachment target (plugins.go).
+	plugins pluginState
 }
 
 // ref is a namespaced name.

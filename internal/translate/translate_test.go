@@ -157,6 +157,8 @@ func reverseAll(r *resource.Resources) {
 	slices.Reverse(r.Upstreams)
 	slices.Reverse(r.Certificates)
 	slices.Reverse(r.StreamRoutes)
+	slices.Reverse(r.Consumers)
+	slices.Reverse(r.Plugins)
 }
 
 func TestTranslateNil(t *testing.T) {

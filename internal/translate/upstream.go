@@ -18,10 +18,12 @@ func (t *translator) upstreamList(ups []*v1alpha1.Upstream) []ir.Upstream {
 	for _, i := range sortedByName(len(ups), func(i int) *v1alpha1.ObjectMeta { return &ups[i].Metadata }) {
 		u := ups[i]
 		key := keyOf(v1alpha1.KindUpstream, &u.Metadata)
-		if !t.admit(key, seen, u.Validate()) {
+		entries, perrs := pluginRefs("spec.plugins", u.Spec.Plugins)
+		if !t.admit(key, seen, append(u.Validate(), perrs...)) {
 			continue
 		}
 		r := refOf(&u.Metadata)
+		t.plugins.inline[target{v1alpha1.KindUpstream, r}] = entries
 		t.upstreams[r] = true
 		t.status.get(key).programmed = true
 		out = append(out, upstream(r.irName(), &u.Spec))
