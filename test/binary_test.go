@@ -292,3 +292,37 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		t.Fatalf("drain took %v", took)
 	}
 }
+
+// TestBinaryServesPlugins checks the binary links the built-in plugins: a route with
+// key-auth answers 401 without a key and 200 with the consumer's key.
+func TestBinaryServesPlugins(t *testing.T) {
+	backend := startEcho(t, 1)[0]
+	port := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "portico.yaml")
+	doc := basicConfig(port, backend, "/") + `  plugins: [{name: key-auth}]
+---
+apiVersion: portico.dev/v1alpha1
+kind: Consumer
+metadata: {name: alice}
+spec:
+  credentials: [{type: key-auth, key: alice-secret-key}]
+`
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startPortico(t, "proxy", "--config", cfg, "--access-log", "off")
+	url := fmt.Sprintf("http://127.0.0.1:%d/x", port)
+	if code, body := get(t, url); code != 401 || !strings.Contains(body, "unauthorized") {
+		t.Fatalf("no key: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("apikey", "alice-secret-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("with key: %d", resp.StatusCode)
+	}
+}

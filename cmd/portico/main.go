@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"portico.dev/portico/internal/cli"
+	// The built-in plugins; a custom binary adds its own plugin packages here.
+	_ "portico.dev/portico/internal/plugins/all"
 )
 
 func main() {

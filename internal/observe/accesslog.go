@@ -29,10 +29,12 @@ type AccessLog struct {
 // AccessEntry is one finished request. Durations are reported in milliseconds with
 // microsecond precision; Upstream is the endpoint address that served the request.
 type AccessEntry struct {
-	Time             time.Time
-	RequestID        string
-	Gateway          string
-	Route            string
+	Time      time.Time
+	RequestID string
+	Gateway   string
+	Route     string
+	// Consumer is the API client an authentication plugin identified ("" when none).
+	Consumer         string
 	Method           string
 	Host             string
 	Path             string
@@ -124,6 +126,9 @@ func AppendEntry(b []byte, e *AccessEntry) []byte {
 	b = appendField(b, "request_id", e.RequestID)
 	b = appendField(b, "gateway", e.Gateway)
 	b = appendField(b, "route", e.Route)
+	if e.Consumer != "" {
+		b = appendField(b, "consumer", e.Consumer)
+	}
 	b = appendField(b, "method", e.Method)
 	b = appendField(b, "host", e.Host)
 	b = appendField(b, "path", e.Path)

@@ -206,7 +206,9 @@ func (ch *Chain) WrapBody(c *Context, w BodyWriter) BodyWriter {
 	return w
 }
 
-// Log runs PhaseLog handlers.
+// Log runs PhaseLog handlers. The data plane calls it exactly once for every request
+// whose chain started running, whatever happened after (a local reply, an upstream
+// error, a client that left), so plugins may release per-request resources here.
 func (ch *Chain) Log(c *Context) {
 	if ch == nil {
 		return

@@ -83,3 +83,14 @@ func (s *Shared) GetOrCreate(key string, create func() any) any {
 	s.m[key] = v
 	return v
 }
+
+// Close releases the plugins attached to every consumer (see Chain.Close). The data
+// plane calls it when the snapshot that built the consumers is retired.
+func (cs *Consumers) Close() {
+	if cs == nil {
+		return
+	}
+	for _, c := range cs.list {
+		c.chain.Close()
+	}
+}

@@ -84,7 +84,7 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := compileListener(&s.Listeners[0], ups, nil, m)
+	st, err := compileListener(&s.Listeners[0], ups, nil, m, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

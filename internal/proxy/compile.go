@@ -8,6 +8,7 @@ import (
 
 	"portico.dev/portico/internal/ir"
 	"portico.dev/portico/internal/observe"
+	"portico.dev/portico/internal/plugin"
 	"portico.dev/portico/internal/proxy/router"
 	"portico.dev/portico/internal/proxy/upstream"
 )
@@ -25,6 +26,7 @@ type listenerState struct {
 	table     *router.Table
 	routes    []*compiledRoute // parallel to table.Routes()
 	notFound  *observe.RouteMetrics
+	gen       *pluginGen // the snapshot's plugin instances (plugins.go)
 }
 
 // compiledRoute is the per-route runtime state kept next to the router's table.
@@ -54,9 +56,12 @@ type compiledRoute struct {
 	stats  []*observe.TrafficCounters // parallel to backends, with retry
 	mirror *mirrorPolicy
 	fault  *faultPolicy
+
+	plugins *plugin.Chain // nil: the route runs no plugin
 }
 
-func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs map[string]loadedCert, m *observe.Metrics) (*listenerState, error) {
+// compileListener compiles l; pb (nil: no plugins) builds the routes' plugin chains.
+func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs map[string]loadedCert, m *observe.Metrics, pb *pluginBuilder) (*listenerState, error) {
 	table, err := router.Compile(l)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: listener %q: %w", l.Name, err)
@@ -67,6 +72,9 @@ func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs ma
 		port:     int(l.Port),
 		gateways: l.Gateways,
 		table:    table,
+	}
+	if pb != nil {
+		st.gen = pb.gen
 	}
 	if len(l.Gateways) > 0 {
 		st.gateway = l.Gateways[0]
@@ -83,6 +91,9 @@ func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs ma
 	st.routes = make([]*compiledRoute, len(routes))
 	for id, r := range routes {
 		cr, err := compileRoute(table, id, r, ups, m)
+		if err == nil {
+			cr.plugins, err = pb.chain(r)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("proxy: listener %q route %q (match %d): %w", l.Name, r.Name, r.MatchIndex, err)
 		}

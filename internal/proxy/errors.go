@@ -53,6 +53,7 @@ var (
 	errOverloaded       = newGatewayError(http.StatusServiceUnavailable, "upstream_overloaded", "the upstream's circuit breaker rejected the request")
 	errIdleTimeout      = newGatewayError(http.StatusGatewayTimeout, "idle_timeout", "no data moved within the route's idle timeout")
 	errBadRequestBody   = newGatewayError(http.StatusBadRequest, "request_body_error", "the request body could not be read")
+	errBodyTooLarge     = newGatewayError(http.StatusRequestEntityTooLarge, "body_too_large", "the request body exceeds the route's limit")
 )
 
 var (
@@ -84,6 +85,12 @@ func (e *gatewayError) write(w http.ResponseWriter) int64 {
 // classify maps a failed round trip to the error to answer. ctx is the request
 // context given to the upstream (with the route timeout, if any).
 func classify(err error, ctx context.Context) *gatewayError {
+	// A body limit (the body-size plugin wraps unsized bodies with http.MaxBytesReader
+	// semantics) tripped while the body was being sent upstream.
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errBodyTooLarge
+	}
 	var ue *upstream.Error
 	if errors.As(err, &ue) {
 		switch ue.Kind {

@@ -39,6 +39,7 @@ type exchange struct {
 	avoid     [4]string          // backing array of try.Avoid
 	tryCancel context.CancelFunc // per-try timeout of the try being relayed
 	idle      *idleWatch         // route idle timeout
+	plug      *plugState         // the route's plugin run; nil without plugins
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -83,13 +84,29 @@ func (hl *httpListener) serve(x *exchange, w http.ResponseWriter, r *http.Reques
 	}
 	x.host, x.path = r.Host, r.URL.Path
 
-	id, ok := st.table.Match(r.Host, r)
-	if !ok {
-		x.fail(w, errRouteNotFound)
-		return
+	var cr *compiledRoute
+	for {
+		id, ok := st.table.Match(r.Host, r)
+		if !ok {
+			x.fail(w, errRouteNotFound)
+			return
+		}
+		cr = st.routes[id]
+		if cr.plugins == nil || hl.hold(st) {
+			break
+		}
+		st = hl.state.Load() // swapped meanwhile: route on the new configuration
+		x.st = st
 	}
-	cr := st.routes[id]
 	x.route = cr
+	if cr.plugins != nil {
+		// Plugins run after routing and before everything else the route does;
+		// from here on responses go through the response phases (plugins.go).
+		var ok bool
+		if w, ok = hl.startPlugins(x, w, r, cr); !ok {
+			return
+		}
+	}
 	if rd := cr.redirect; rd != nil {
 		h := w.Header()
 		h[hdrLocation] = []string{rd.location(r, cr, st.port)}
@@ -108,6 +125,9 @@ func (hl *httpListener) serve(x *exchange, w http.ResponseWriter, r *http.Reques
 	}
 	upgrade := upgradeType(r)
 	hl.prepare(x, w, r, cr, upgrade)
+	if x.plug != nil && !x.plug.upstreamRequest(r) {
+		return
+	}
 	if cr.policy && upgrade == "" {
 		hl.forwardPolicy(x, w, r, cr, bi)
 		return
@@ -259,6 +279,10 @@ func (hl *httpListener) finish(x *exchange, w http.ResponseWriter, r *http.Reque
 	if x.status == 0 {
 		x.status = statusClientClosed
 	}
+	consumer := ""
+	if x.plug != nil {
+		consumer = x.plug.finish(x, p != nil)
+	}
 	dur := time.Since(x.start)
 	rm, gw, route := x.st.notFound, x.st.gateway, ""
 	if x.route != nil {
@@ -267,7 +291,7 @@ func (hl *httpListener) finish(x *exchange, w http.ResponseWriter, r *http.Reque
 	rm.Observe(x.status, dur, x.upDur)
 	if al := hl.rt.opts.AccessLog; al != nil {
 		al.Log(&observe.AccessEntry{
-			Time: x.start, RequestID: x.reqID, Gateway: gw, Route: route,
+			Time: x.start, RequestID: x.reqID, Gateway: gw, Route: route, Consumer: consumer,
 			Method: r.Method, Host: x.host, Path: x.path, Status: x.status,
 			Upstream: x.endpoint, Duration: dur, UpstreamDuration: x.upDur,
 			BytesIn: x.bytesIn, BytesOut: x.bytesOut,

@@ -12,6 +12,7 @@ import (
 
 	"portico.dev/portico/internal/ir"
 	"portico.dev/portico/internal/observe"
+	"portico.dev/portico/internal/plugin"
 	"portico.dev/portico/internal/proxy/l4"
 	"portico.dev/portico/internal/proxy/upstream"
 )
@@ -49,6 +50,10 @@ type Runtime struct {
 
 	snap     atomic.Pointer[ir.Snapshot]
 	hijacked hijackedConns
+
+	// shared is given to every plugin instance (plugin.Env.Shared): state kept
+	// there (rate-limit counters, clients) survives reloads.
+	shared *plugin.Shared
 }
 
 // New returns a Runtime with no listeners; the first Apply opens them.
@@ -69,6 +74,7 @@ func New(opts Options) *Runtime {
 		listeners: map[string]*httpListener{},
 		streams:   map[string]*l4.Listener{},
 		certs:     certCache{},
+		shared:    &plugin.Shared{},
 	}
 	rt.ids.init()
 	rt.hijacked.conns = map[io.Closer]struct{}{}
@@ -119,13 +125,23 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 		rt.registry.Release(rt.upstreams)
 		return err
 	}
+	pb, err := rt.buildPlugins(s)
+	if err != nil {
+		rt.registry.Release(rt.upstreams)
+		return err
+	}
+	defer func() {
+		if err != nil {
+			pb.gen.close() // never used by a request
+		}
+	}()
 	states := make(map[string]*listenerState, len(s.Listeners))
 	for i := range s.Listeners {
 		l := &s.Listeners[i]
 		if l.Protocol != ir.HTTP && l.Protocol != ir.HTTPS {
 			continue
 		}
-		st, err := compileListener(l, ups, certs, rt.opts.Metrics)
+		st, err := compileListener(l, ups, certs, rt.opts.Metrics, pb)
 		if err != nil {
 			rt.registry.Release(rt.upstreams)
 			return err
@@ -164,9 +180,18 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 
 	// Commit: nothing below can fail.
 	rt.commitL4(plan, added)
+	// Each listener state holds a reference on the new plugin generation; a replaced
+	// state gives its reference back (the old generation closes once its in-flight
+	// requests are done).
+	pb.gen.refs.Store(int64(len(states)))
+	if len(states) == 0 {
+		pb.gen.close()
+	}
 	for name, st := range states {
 		if hl := rt.listeners[name]; hl != nil {
-			hl.state.Store(st)
+			if old := hl.state.Swap(st); old != nil && old != st {
+				old.gen.release()
+			}
 		}
 	}
 	for name, hl := range added {
@@ -226,6 +251,7 @@ func (rt *Runtime) drain(hl *httpListener) {
 		ctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
 		defer cancel()
 		_ = hl.shutdown(ctx)
+		hl.state.Load().gen.release()
 		rt.log.Info("listener removed", "listener", hl.name)
 	}()
 }
@@ -262,6 +288,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 			if err := hl.shutdown(ctx); err != nil {
 				errs <- err
 			}
+			hl.state.Load().gen.release()
 		}()
 	}
 	wg.Wait()
