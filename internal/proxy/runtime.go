@@ -13,6 +13,7 @@ import (
 	"portico.dev/portico/internal/ir"
 	"portico.dev/portico/internal/observe"
 	"portico.dev/portico/internal/plugin"
+	"portico.dev/portico/internal/proxy/conntrack"
 	"portico.dev/portico/internal/proxy/l4"
 	"portico.dev/portico/internal/proxy/upstream"
 )
@@ -48,8 +49,10 @@ type Runtime struct {
 	draining  sync.WaitGroup
 	closed    bool
 
-	snap     atomic.Pointer[ir.Snapshot]
-	hijacked hijackedConns
+	snap atomic.Pointer[ir.Snapshot]
+	// hijacked tracks upgraded (WebSocket) connections, which http.Server forgets once
+	// hijacked, so Shutdown can wait for them and close them at the deadline.
+	hijacked conntrack.Set[io.Closer]
 
 	// shared is given to every plugin instance (plugin.Env.Shared): state kept
 	// there (rate-limit counters, clients) survives reloads.
@@ -77,7 +80,6 @@ func New(opts Options) *Runtime {
 		shared:    &plugin.Shared{},
 	}
 	rt.ids.init()
-	rt.hijacked.conns = map[io.Closer]struct{}{}
 	if opts.Metrics != nil {
 		opts.Metrics.Registry.MustRegister(newHealthCollector(rt))
 	}
@@ -296,11 +298,11 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	err := <-errs
 	if err == nil {
 		// Upgraded connections are not tracked by http.Server: give them until ctx.
-		if !rt.hijacked.waitEmpty(ctx) {
+		if !rt.hijacked.WaitEmpty(ctx) {
 			err = ctx.Err()
 		}
 	}
-	rt.hijacked.closeAll()
+	rt.hijacked.CloseAll(func(c io.Closer) { _ = c.Close() })
 	drained := make(chan struct{})
 	go func() { rt.draining.Wait(); close(drained) }()
 	select {
@@ -312,49 +314,4 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	rt.registry.Close()
 	return err
-}
-
-// hijackedConns tracks upgraded (WebSocket) connections, which http.Server forgets
-// once hijacked, so Shutdown can wait for them and close them at the deadline.
-type hijackedConns struct {
-	mu    sync.Mutex
-	conns map[io.Closer]struct{}
-}
-
-func (h *hijackedConns) add(c io.Closer) {
-	h.mu.Lock()
-	h.conns[c] = struct{}{}
-	h.mu.Unlock()
-}
-
-func (h *hijackedConns) remove(c io.Closer) {
-	h.mu.Lock()
-	delete(h.conns, c)
-	h.mu.Unlock()
-}
-
-func (h *hijackedConns) waitEmpty(ctx context.Context) bool {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		h.mu.Lock()
-		n := len(h.conns)
-		h.mu.Unlock()
-		if n == 0 {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
-}
-
-func (h *hijackedConns) closeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.conns {
-		_ = c.Close()
-	}
 }

@@ -27,8 +27,8 @@ func (hl *httpListener) upgrade(x *exchange, w http.ResponseWriter, resp *http.R
 	}
 	defer conn.Close()
 	x.status, x.wrote = http.StatusSwitchingProtocols, true
-	hl.rt.hijacked.add(conn)
-	defer hl.rt.hijacked.remove(conn)
+	hl.rt.hijacked.Add(conn)
+	defer hl.rt.hijacked.Remove(conn)
 
 	h := resp.Header.Clone()
 	proto := h.Get(hdrUpgrade)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"portico.dev/portico/internal/ir"
+	"portico.dev/portico/internal/proxy/conntrack"
 )
 
 // Options tune L4 proxying; zero values pick defaults.
@@ -75,11 +76,9 @@ type Listener struct {
 	udp     *udpProxy    // udp
 	state   atomic.Pointer[State]
 
-	mu     sync.Mutex
-	conns  map[*tcpConn]struct{}
-	closed bool
-	wg     sync.WaitGroup // connection and session goroutines
-	done   chan struct{}  // closed when the accept (or read) loop returns
+	conns conntrack.Set[*tcpConn]
+	wg    sync.WaitGroup // connection and session goroutines
+	done  chan struct{}  // closed when the accept (or read) loop returns
 }
 
 // Listen binds the socket for an L4 listener named name ("address:port").
@@ -88,8 +87,8 @@ func Listen(name, address string, port int, protocol ir.Protocol, opts Options) 
 	opts = opts.withDefaults()
 	l := &Listener{
 		name: name, network: Network(protocol), opts: opts,
-		log:   opts.Logger.With("listener", name),
-		conns: map[*tcpConn]struct{}{}, done: make(chan struct{}),
+		log:  opts.Logger.With("listener", name),
+		done: make(chan struct{}),
 	}
 	addr := net.JoinHostPort(address, strconv.Itoa(port))
 	if l.network == "udp" {
@@ -150,43 +149,18 @@ func (l *Listener) Start() {
 // then closes them; it returns ctx's error if it had to. UDP sessions end at
 // once: their replies leave through the listener's socket, which is closed.
 func (l *Listener) Shutdown(ctx context.Context) error {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
+	l.conns.Seal()
 	_ = l.Close()
 	<-l.done
 	var err error
 	if l.udp != nil {
 		l.udp.closeAll()
-	} else if !l.waitIdle(ctx) {
+	} else if !l.conns.WaitEmpty(ctx) {
 		err = ctx.Err()
-		l.mu.Lock()
-		for c := range l.conns {
-			c.close()
-		}
-		l.mu.Unlock()
+		l.conns.CloseAll((*tcpConn).close)
 	}
 	l.wg.Wait()
 	return err
-}
-
-// waitIdle waits until no TCP connection is open or ctx ends.
-func (l *Listener) waitIdle(ctx context.Context) bool {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		l.mu.Lock()
-		n := len(l.conns)
-		l.mu.Unlock()
-		if n == 0 {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
 }
 
 func (l *Listener) acceptLoop() {
@@ -223,21 +197,9 @@ func (l *Listener) acceptLoop() {
 	}
 }
 
-func (l *Listener) track(c *tcpConn) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.conns[c] = struct{}{}
-	return true
-}
+func (l *Listener) track(c *tcpConn) bool { return l.conns.Add(c) }
 
-func (l *Listener) untrack(c *tcpConn) {
-	l.mu.Lock()
-	delete(l.conns, c)
-	l.mu.Unlock()
-}
+func (l *Listener) untrack(c *tcpConn) { l.conns.Remove(c) }
 
 // tcpConn is one proxied connection: the client side and, once dialed, the
 // upstream side. close may be called from any goroutine.
