@@ -181,7 +181,23 @@ func (s *Snapshot) Redacted() *Snapshot {
 			creds[j] = Credential{Type: cr.Type, Fields: fields}
 		}
 		cons.Credentials = creds
+		cons.Plugins = redactPlugins(cons.Plugins)
 		c.Consumers[i] = cons
+	}
+	c.Listeners = make([]Listener, len(s.Listeners))
+	for i, l := range s.Listeners {
+		vhs := make([]VirtualHost, len(l.VirtualHosts))
+		for j, vh := range l.VirtualHosts {
+			routes := make([]Route, len(vh.Routes))
+			for k, r := range vh.Routes {
+				r.Plugins = redactPlugins(r.Plugins)
+				routes[k] = r
+			}
+			vh.Routes = routes
+			vhs[j] = vh
+		}
+		l.VirtualHosts = vhs
+		c.Listeners[i] = l
 	}
 	return &c
 }

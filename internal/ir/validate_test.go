@@ -1,6 +1,7 @@
 package ir
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -131,5 +132,19 @@ func TestValidatePluginsAndConsumers(t *testing.T) {
 		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", name, err, c.want)
 		}
+	}
+}
+
+func TestRedactedHidesSecretsInPluginConfigs(t *testing.T) {
+	s := validSnapshot()
+	cfg := `{"policy":"redis","redis":{"address":"127.0.0.1:6379","password":"hunter2"},"requests":5}`
+	s.Listeners[0].VirtualHosts[0].Routes[0].Plugins = []PluginSpec{{Name: "rate-limit", Config: json.RawMessage(cfg)}}
+	r := s.Redacted()
+	got := string(r.Listeners[0].VirtualHosts[0].Routes[0].Plugins[0].Config)
+	if strings.Contains(got, "hunter2") || !strings.Contains(got, `"requests":5`) || !strings.Contains(got, "127.0.0.1:6379") {
+		t.Fatalf("redacted config %s", got)
+	}
+	if orig := string(s.Listeners[0].VirtualHosts[0].Routes[0].Plugins[0].Config); orig != cfg {
+		t.Fatalf("original changed: %s", orig)
 	}
 }
