@@ -7,8 +7,8 @@ import (
 )
 
 // Limiter is a rate-limit backend: it counts requests per key against one Policy.
-// The local token bucket (Local) is the only backend today; a cluster-wide backend
-// (Redis) implements the same interface and is selected by configuration.
+// Backends are the local token bucket (Local) and the cluster-wide sliding window in
+// Redis (Redis, with its fallback); configuration selects one.
 // Implementations must be safe for concurrent use.
 type Limiter interface {
 	// Take counts one request for key and reports whether it is allowed.
@@ -26,4 +26,7 @@ type Decision struct {
 	Reset time.Duration
 	// RetryAfter is, when not Allowed, how long until one request fits again.
 	RetryAfter time.Duration
+	// Unavailable, with Allowed false, means the backend could not decide (Redis
+	// unreachable with fallback deny): the plugin answers 503 instead of 429.
+	Unavailable bool
 }

@@ -1,5 +1,6 @@
 // Package ratelimit is the rate-limit plugin: a token bucket per key (consumer, client
-// IP, request header or route), answering 429 once a key's bucket is empty and
+// IP, request header or route) in each process, or a sliding window shared through
+// Redis, answering 429 once a key's quota is used up and
 // advertising the limit with the RateLimit header fields of
 // draft-ietf-httpapi-ratelimit-headers-06. See README.md for the user manual.
 package ratelimit
@@ -64,7 +65,15 @@ func New(cfg *Config, env *plugin.Env) *Plugin {
 	}
 	// Instances share a limiter only when policy and key (header name included) agree.
 	p.regKey = fmt.Sprintf("local/%d/%d/%d/%s/%s", pol.Requests, pol.Window, pol.Burst, cfg.kind, p.src.Header)
-	p.lim = p.reg.Acquire(p.regKey, func() any { return NewLocal(pol, 0) }).(Limiter)
+	create := func() any { return NewLocal(pol, 0) }
+	if cfg.backend == policyRedis {
+		conn := sharedRedisConn(cfg.Redis, env)
+		// The connection is identified by pointer: same address, db and password.
+		p.regKey = fmt.Sprintf("redis/%p/%q/%d/%s/%d/%d/%s/%s", conn, cfg.Redis.Prefix, cfg.Redis.Timeout,
+			cfg.fallback, pol.Requests, pol.Window, cfg.kind, p.src.Header)
+		create = func() any { return newRedis(cfg, conn) }
+	}
+	p.lim = p.reg.Acquire(p.regKey, create).(Limiter)
 	policy := strconv.FormatInt(pol.Requests, 10) + ";w=" + strconv.FormatInt(ceilSeconds(pol.Window), 10)
 	if cfg.Burst > 0 {
 		policy += ";burst=" + strconv.FormatInt(pol.Burst, 10)
@@ -78,6 +87,11 @@ var decisions = sync.Pool{New: func() any { return new(Decision) }}
 // Access counts the request; an empty bucket answers 429 with Retry-After.
 func (p *Plugin) Access(c *plugin.Context) error {
 	d := p.lim.Take(p.src.Of(c))
+	if d.Unavailable {
+		r := plugin.JSONError(http.StatusServiceUnavailable, "rate_limit_unavailable", "rate limit backend unavailable, retry later")
+		r.Header[hRetryAfter] = []string{"1"}
+		return r
+	}
 	if !d.Allowed {
 		r := plugin.JSONError(http.StatusTooManyRequests, "rate_limited", "rate limit exceeded, retry later")
 		p.writeHeaders(r.Header, &d)
