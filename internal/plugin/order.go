@@ -19,6 +19,8 @@ var Order = []string{
 	"request-transformer",
 	"response-transformer",
 	"compression",
+	// WebAssembly (proxy-wasm) plugins run last: they are the user's own extensions.
+	"wasm",
 }
 
 var rankOf = func() map[string]int {
