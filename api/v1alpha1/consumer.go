@@ -34,11 +34,25 @@ type ConsumerSpec struct {
 }
 
 // Credential is one way a consumer authenticates. Type selects the fields:
-// key-auth uses key. Secrets are hashed before they reach a data plane and are never
-// shown back.
+//
+//   - key-auth: key.
+//   - basic-auth: username and password or passwordHash (bcrypt or argon2id PHC).
+//     A plain password is replaced by a bcrypt passwordHash where it enters (the
+//     file loader, resource.Parse); it never reaches a data plane.
+//   - jwt-auth: key (matched against the token's consumer claim, "iss" by default) and
+//     secret (HS256/384/512) or publicKey (PEM: RSA, ECDSA or Ed25519), or neither for
+//     a consumer identified only by tokens verified with the plugin's JWKS.
+//
+// Secrets are hashed before they reach a data plane where possible (an HMAC secret
+// cannot be) and are never shown back.
 type Credential struct {
-	Type string `json:"type"`
-	Key  string `json:"key,omitempty"`
+	Type         string `json:"type"`
+	Key          string `json:"key,omitempty"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
+	PasswordHash string `json:"passwordHash,omitempty"`
+	Secret       string `json:"secret,omitempty"`
+	PublicKey    string `json:"publicKey,omitempty"`
 }
 
 // Plugin configures a plugin globally (no attachTo) or for one Gateway, Route or Upstream.

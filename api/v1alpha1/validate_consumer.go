@@ -1,18 +1,21 @@
 package v1alpha1
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
 // Credential types a Consumer may carry.
 const (
 	// CredentialKeyAuth is an API key (field key), checked by the key-auth plugin.
 	CredentialKeyAuth = "key-auth"
+	// CredentialBasicAuth is a username and password (or password hash), checked by
+	// the basic-auth plugin.
+	CredentialBasicAuth = "basic-auth"
+	// CredentialJWTAuth is a JWT issuer key with its secret or public key, checked by
+	// the jwt-auth plugin.
+	CredentialJWTAuth = "jwt-auth"
 )
 
 // CredentialTypes lists the credential types this version knows.
-var CredentialTypes = []string{CredentialKeyAuth}
+var CredentialTypes = []string{CredentialKeyAuth, CredentialBasicAuth, CredentialJWTAuth}
 
 // MinKeyLength is the shortest key-auth key accepted: shorter keys are guessable.
 const MinKeyLength = 8
@@ -25,29 +28,18 @@ var AttachKinds = []string{KindGateway, KindRoute, KindUpstream}
 func (c *Consumer) Validate() []FieldError {
 	var errs fieldErrors
 	validateMeta(&errs, c.TypeMeta, &c.Metadata, KindConsumer)
-	keys := map[string]int{}
+	seen := map[[2]string]int{} // (type, identifying value) → credential index
 	for i, cr := range c.Spec.Credentials {
 		p := at("spec.credentials", i)
-		switch cr.Type {
-		case CredentialKeyAuth:
-			n := utf8.RuneCountInString(cr.Key)
-			switch {
-			case cr.Key == "":
-				errs.add(p+".key", "required for type %s", CredentialKeyAuth)
-			case n < MinKeyLength:
-				errs.add(p+".key", "must be at least %d characters, got %d", MinKeyLength, n)
-			case hasSpaceOrControl(cr.Key):
-				errs.add(p+".key", "must not contain spaces or control characters")
-			}
-			if j, dup := keys[cr.Key]; dup && cr.Key != "" {
-				errs.add(p+".key", "same key as %s", at("spec.credentials", j))
-			} else {
-				keys[cr.Key] = i
-			}
-		case "":
-			errs.add(p+".type", "required: one of %s", strings.Join(CredentialTypes, ", "))
-		default:
-			errs.add(p+".type", "unknown credential type %q: one of %s", cr.Type, strings.Join(CredentialTypes, ", "))
+		field, id := validateCredential(&errs, p, &cr)
+		if id == "" {
+			continue
+		}
+		k := [2]string{cr.Type, id}
+		if j, dup := seen[k]; dup {
+			errs.add(p+"."+field, "same %s as %s", field, at("spec.credentials", j))
+		} else {
+			seen[k] = i
 		}
 	}
 	groups := map[string]int{}

@@ -17,8 +17,10 @@ type Consumer struct {
 	Plugins     []PluginSpec `json:"plugins,omitempty"`
 }
 
-// Credential is one credential of a consumer. Secrets never appear in plain text:
-// key-auth carries "keyHash" (hex SHA-256 of the key).
+// Credential is one credential of a consumer. Passwords and keys never appear in plain
+// text: key-auth carries "keyHash" (hex SHA-256 of the key), basic-auth "username" and
+// "passwordHash" (bcrypt or argon2id). jwt-auth carries "key" and "secret" (HMAC) or
+// "publicKey"; /debug redacts every credential field.
 type Credential struct {
 	Type   string            `json:"type"`
 	Fields map[string]string `json:"fields"`

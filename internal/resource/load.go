@@ -70,7 +70,8 @@ func (e *LoadError) Error() string {
 // strict: unknown fields are errors. Empty documents are skipped. A Certificate's
 // certFile and keyFile are read (relative to the file that names them) into its inline
 // cert and key, and the file fields are cleared. Every object is validated and names
-// must be unique per kind and namespace.
+// must be unique per kind and namespace. A Consumer's basic-auth password is replaced
+// by its bcrypt passwordHash (see HashPassword).
 //
 // On any problem Load returns a *LoadError listing all of them. It still returns the
 // objects it could decode (invalid or duplicate ones included) so that a caller can
@@ -274,6 +275,10 @@ func (l *loader) object(where Problem, raw map[string]any) {
 				verrs = append(verrs, e)
 			}
 		}
+	}
+	if c, ok := obj.(*v1alpha1.Consumer); ok {
+		// Plain passwords stop here: only their bcrypt hash goes further.
+		verrs = append(verrs, HashConsumerPasswords(c)...)
 	}
 	report(verrs)
 	l.add(where, obj)

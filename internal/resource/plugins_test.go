@@ -56,7 +56,7 @@ apiVersion: portico.dev/v1alpha1
 kind: Consumer
 metadata: {name: bob}
 spec:
-  credentials: [{type: key-auth, key: short, secret: x}, {type: magic}]
+  credentials: [{type: key-auth, key: short, salt: x}, {type: magic}]
   groups: [""]
 ---
 apiVersion: portico.dev/v1alpha1
@@ -77,7 +77,7 @@ spec:
 		t.Fatalf("err = %v", err)
 	}
 	want := []string{
-		`in.yaml: document 1 (Consumer/bob): spec.credentials[0].secret: unknown field`,
+		`in.yaml: document 1 (Consumer/bob): spec.credentials[0].salt: unknown field`,
 		`in.yaml: document 2 (Plugin/p): spec.plugin: required`,
 		`in.yaml: document 2 (Plugin/p): spec.attachTo.kind: unknown kind "Listener": one of Gateway, Route, Upstream`,
 		`in.yaml: document 3 (Plugin/p): metadata.name: duplicate Plugin "p": first defined at in.yaml: document 2`,
