@@ -20,6 +20,7 @@ import (
 	"portico.dev/portico/internal/plugin"
 	_ "portico.dev/portico/internal/plugins/acl"
 	_ "portico.dev/portico/internal/plugins/keyauth"
+	_ "portico.dev/portico/internal/plugins/ratelimit"
 )
 
 // probe is a test plugin running in every phase, driven by its config.
@@ -401,10 +402,21 @@ func BenchmarkProxyKeyAuthACL(b *testing.B) {
 // request: the generation reference, the pooled context, the Rewrite, Access and
 // UpstreamRequest phases, the response-phase writer and the Log phase.
 func BenchmarkPluginOverheadKeyAuth(b *testing.B) {
+	benchPluginOverhead(b, pspec("key-auth", `{}`))
+}
+
+// BenchmarkPluginOverheadKeyAuthRateLimit is issue 5's yardstick: key-auth plus a local
+// rate limit keyed by consumer (a limit never reached, so every request is admitted).
+func BenchmarkPluginOverheadKeyAuthRateLimit(b *testing.B) {
+	benchPluginOverhead(b, pspec("key-auth", `{}`),
+		pspec("rate-limit", `{"requests":1000000000,"window":"1s","key":"consumer"}`))
+}
+
+func benchPluginOverhead(b *testing.B, plugins ...ir.PluginSpec) {
 	rt := New(Options{})
 	defer rt.Shutdown(context.Background())
 	s := simpleSnapshot(1, []ir.Upstream{upstreamFor("up", "127.0.0.1:1")},
-		withPlugins(prefixRoute("api", "/api", "up"), pspec("key-auth", `{}`)))
+		withPlugins(prefixRoute("api", "/api", "up"), plugins...))
 	s.Consumers = []ir.Consumer{keyConsumer("alice", "alice-secret-key")}
 	for i := 0; i < 1000; i++ {
 		s.Consumers = append(s.Consumers, keyConsumer("c"+itoa(i), "key-"+itoa(i)))
