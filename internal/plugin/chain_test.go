@@ -148,3 +148,43 @@ func TestConsumerPluginsOverrideOnceIdentified(t *testing.T) {
 		t.Fatal("InGroup")
 	}
 }
+
+// TestCustomPluginsChooseTheirPlace: custom plugins anchored after key-auth run right
+// after it (higher priority first), before acl; unanchored ones run after every built-in.
+func TestCustomPluginsChooseTheirPlace(t *testing.T) {
+	for _, d := range []struct {
+		name     string
+		priority int
+	}{{"custom-low", 1}, {"custom-high", 5}} {
+		Register(&Definition{
+			Name: d.name, After: "key-auth", Priority: d.priority,
+			NewConfig: func() any { return &recorderConfig{} },
+			New: func(cfg any, env *Env) (any, error) {
+				return &recorder{cfg: cfg.(*recorderConfig), env: env}, nil
+			},
+		})
+	}
+	ch, err := Build([]Spec{
+		spec("zz-custom", `{"tag":"last"}`),
+		spec("custom-low", `{"tag":"low"}`),
+		spec("acl", `{"tag":"acl"}`),
+		spec("custom-high", `{"tag":"high"}`),
+		spec("key-auth", `{"tag":"auth"}`),
+	}, &Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Context{}
+	if err := ch.Run(PhaseAccess, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := trail(c); got != "auth;high;low;acl;last;" {
+		t.Fatalf("order %q", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("After naming a non-built-in was accepted")
+		}
+	}()
+	Register(&Definition{Name: "bad-anchor", After: "no-such-plugin", NewConfig: func() any { return nil }, New: func(any, *Env) (any, error) { return nil, nil }})
+}

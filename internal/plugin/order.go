@@ -2,8 +2,9 @@ package plugin
 
 // Order is the one list that fixes the run order of built-in plugins: within each phase,
 // plugins run in the order they appear here. Authentication comes before authorisation,
-// authorisation before limits, limits before transformations. Custom plugins run after
-// every built-in of their phase, in name order.
+// authorisation before limits, limits before transformations. A custom plugin chooses
+// its place with Definition.After (the built-in it runs right after; default: after every
+// built-in) and Definition.Priority (higher first among plugins anchored at the same place).
 var Order = []string{
 	"request-id",
 	"redirect",
@@ -31,19 +32,38 @@ var rankOf = func() map[string]int {
 	return m
 }()
 
-// Rank is a plugin's position in the run order: built-ins by Order, custom plugins after.
+// Rank is a plugin's position in the run order. Built-ins rank by Order (2i). A custom
+// plugin ranks right after the built-in its Definition names in After (2i+1), or after
+// every built-in when After is empty or unknown.
 func Rank(name string) int {
 	if r, ok := rankOf[name]; ok {
-		return r
+		return 2 * r
 	}
-	return len(Order)
+	if d, ok := Lookup(name); ok && d.After != "" {
+		if r, ok := rankOf[d.After]; ok {
+			return 2*r + 1
+		}
+	}
+	return 2 * len(Order)
 }
 
-// Less orders plugin names by Rank, then by name.
+// Less orders plugin names by Rank; plugins of equal rank (custom plugins anchored at
+// the same place) by higher Priority, then by name.
 func Less(a, b string) bool {
 	ra, rb := Rank(a), Rank(b)
 	if ra != rb {
 		return ra < rb
 	}
+	pa, pb := priority(a), priority(b)
+	if pa != pb {
+		return pa > pb
+	}
 	return a < b
+}
+
+func priority(name string) int {
+	if d, ok := Lookup(name); ok {
+		return d.Priority
+	}
+	return 0
 }

@@ -103,6 +103,12 @@ type Definition struct {
 	// New builds an instance from a decoded, validated config. It runs once per snapshot,
 	// never per request.
 	New func(cfg any, env *Env) (any, error)
+	// After (custom plugins only) names the built-in this plugin runs right after, e.g.
+	// "jwt-auth" for a custom authentication plugin that acl should see; empty: after
+	// every built-in. Built-ins take their place from Order and leave it empty.
+	After string
+	// Priority orders plugins anchored at the same place: higher runs first.
+	Priority int
 }
 
 // Validator is implemented by config types that check themselves; errors should name
@@ -132,8 +138,8 @@ var (
 	registry   = map[string]*Definition{}
 )
 
-// Register adds a plugin definition. A name may be registered once; built-ins must
-// appear in Order (order.go), custom plugins run after them (see Rank).
+// Register adds a plugin definition. A name may be registered once; built-ins appear in
+// Order (order.go); custom plugins place themselves with After and Priority (see Rank).
 func Register(d *Definition) {
 	if d.Name == "" || d.NewConfig == nil || d.New == nil {
 		panic("plugin: incomplete definition " + d.Name)
@@ -142,6 +148,13 @@ func Register(d *Definition) {
 	defer registryMu.Unlock()
 	if _, dup := registry[d.Name]; dup {
 		panic("plugin: " + d.Name + " registered twice")
+	}
+	if d.After != "" {
+		_, builtin := rankOf[d.Name]
+		_, anchor := rankOf[d.After]
+		if builtin || !anchor {
+			panic("plugin: " + d.Name + ": After must name a built-in, and only custom plugins set it")
+		}
 	}
 	registry[d.Name] = d
 }
