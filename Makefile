@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portico
 H2SPEC_VERSION := v2.2.1+incompatible
 
-.PHONY: all build run test bench bench-proxy lint tools golden
+.PHONY: all build run test bench bench-proxy lint tools services golden
 
 all: build
 
@@ -14,10 +14,15 @@ build:
 run: build
 	./$(BIN) run --config examples/quickstart.yaml
 
-## test: every test, with the race detector; installs the test tools (h2spec) into the Go bin folder first.
-test: tools
+## test: every test, with the race detector; installs the test tools (h2spec) into the Go
+## bin folder and starts the services the tests use (Redis) when they are down.
+test: tools services
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## services: Redis on 127.0.0.1:6379 for the rate-limit tests (started only if down).
+services:
+	@bash hack/ensure-services
 
 ## tools: test tools, installed outside the repo and reused across runs.
 tools:
