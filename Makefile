@@ -20,7 +20,7 @@ test: tools services
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## services: Redis on 127.0.0.1:6379 for the rate-limit tests (started only if down).
+## services: Redis (rate-limit tests) and PostgreSQL (store tests), started only if down.
 services:
 	@bash hack/ensure-services
 
