@@ -17,32 +17,6 @@ import (
 	"portico.dev/portico/api/v1alpha1"
 )
 
-// validator is what every kind implements.
-type validator interface {
-	Validate() []v1alpha1.FieldError
-}
-
-// newObject returns an empty object of a kind, or nil for an unknown kind.
-func newObject(kind string) validator {
-	switch kind {
-	case v1alpha1.KindGateway:
-		return &v1alpha1.Gateway{}
-	case v1alpha1.KindRoute:
-		return &v1alpha1.Route{}
-	case v1alpha1.KindUpstream:
-		return &v1alpha1.Upstream{}
-	case v1alpha1.KindCertificate:
-		return &v1alpha1.Certificate{}
-	case v1alpha1.KindStreamRoute:
-		return &v1alpha1.StreamRoute{}
-	case v1alpha1.KindConsumer:
-		return &v1alpha1.Consumer{}
-	case v1alpha1.KindPlugin:
-		return &v1alpha1.Plugin{}
-	}
-	return nil
-}
-
 // yamlDoc is one YAML document and the 1-based file line it starts on.
 type yamlDoc struct {
 	text []byte
@@ -136,7 +110,7 @@ func jsonError(data []byte, err error) error {
 // decodeObject decodes raw into obj strictly. It reports every unknown field with its
 // path (encoding/json stops at the first and gives no path) and any type mismatch.
 // failed is true when obj could not be decoded at all.
-func decodeObject(raw map[string]any, obj validator) (errs []v1alpha1.FieldError, failed bool) {
+func decodeObject(raw map[string]any, obj v1alpha1.Object) (errs []v1alpha1.FieldError, failed bool) {
 	checkFields("", raw, reflect.TypeOf(obj), &errs)
 	js, err := json.Marshal(raw)
 	if err == nil {

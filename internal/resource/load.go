@@ -238,7 +238,7 @@ func (l *loader) object(where Problem, raw map[string]any) {
 			l.problems = append(l.problems, p)
 		}
 	}
-	obj := newObject(where.Kind)
+	obj := v1alpha1.NewObject(where.Kind)
 	if obj == nil {
 		if where.Kind == "" {
 			report([]v1alpha1.FieldError{{Field: "kind", Message: "required"}})
@@ -285,7 +285,7 @@ func (l *loader) object(where Problem, raw map[string]any) {
 }
 
 // add appends a decoded object and reports a duplicate name.
-func (l *loader) add(where Problem, obj validator) {
+func (l *loader) add(where Problem, obj v1alpha1.Object) {
 	key := Key{Kind: where.Kind, Namespace: where.Namespace, Name: where.Name}
 	origin := Origin{File: where.File, Document: where.Document, Item: where.Item}
 	if prev, dup := l.res.Origins[key]; dup && key.Name != "" {
@@ -296,22 +296,7 @@ func (l *loader) add(where Problem, obj validator) {
 	} else {
 		l.res.Origins[key] = origin
 	}
-	switch o := obj.(type) {
-	case *v1alpha1.Gateway:
-		l.res.Gateways = append(l.res.Gateways, o)
-	case *v1alpha1.Route:
-		l.res.Routes = append(l.res.Routes, o)
-	case *v1alpha1.Upstream:
-		l.res.Upstreams = append(l.res.Upstreams, o)
-	case *v1alpha1.Certificate:
-		l.res.Certificates = append(l.res.Certificates, o)
-	case *v1alpha1.StreamRoute:
-		l.res.StreamRoutes = append(l.res.StreamRoutes, o)
-	case *v1alpha1.Consumer:
-		l.res.Consumers = append(l.res.Consumers, o)
-	case *v1alpha1.Plugin:
-		l.res.Plugins = append(l.res.Plugins, o)
-	}
+	l.res.Add(obj)
 }
 
 // readCertFiles inlines certFile and keyFile (relative to the naming file) and clears

@@ -59,3 +59,26 @@ func (o Origin) String() string {
 	}
 	return s
 }
+
+// Add appends obj to the list of its kind; it reports false for a type it does not hold.
+func (r *Resources) Add(obj v1alpha1.Object) bool {
+	switch o := obj.(type) {
+	case *v1alpha1.Gateway:
+		r.Gateways = append(r.Gateways, o)
+	case *v1alpha1.Route:
+		r.Routes = append(r.Routes, o)
+	case *v1alpha1.Upstream:
+		r.Upstreams = append(r.Upstreams, o)
+	case *v1alpha1.Certificate:
+		r.Certificates = append(r.Certificates, o)
+	case *v1alpha1.StreamRoute:
+		r.StreamRoutes = append(r.StreamRoutes, o)
+	case *v1alpha1.Consumer:
+		r.Consumers = append(r.Consumers, o)
+	case *v1alpha1.Plugin:
+		r.Plugins = append(r.Plugins, o)
+	default:
+		return false
+	}
+	return true
+}

@@ -33,7 +33,7 @@ func parseObject(data []byte) (resource.Key, string, error) {
 		return resource.Key{}, "", fmt.Errorf("%w: %s without metadata.name", ErrInvalid, h.Kind)
 	}
 	// The object must also decode into its type, so Resources never fails on it.
-	if err := json.Unmarshal(data, newTyped(h.Kind)); err != nil {
+	if err := json.Unmarshal(data, v1alpha1.NewObject(h.Kind)); err != nil {
 		return resource.Key{}, "", fmt.Errorf("%w: %s/%s: %v", ErrInvalid, h.Kind, h.Metadata.Name, err)
 	}
 	return resource.Key{Kind: h.Kind, Namespace: h.Metadata.Namespace, Name: h.Metadata.Name}, h.Metadata.CreationTimestamp, nil
@@ -75,49 +75,16 @@ func withRV(data []byte, rev int64) (json.RawMessage, error) {
 	return setMeta(data, map[string]any{"resourceVersion": strconv.FormatInt(rev, 10)})
 }
 
-// newTyped returns an empty object of a known kind.
-func newTyped(kind string) any {
-	switch kind {
-	case v1alpha1.KindGateway:
-		return &v1alpha1.Gateway{}
-	case v1alpha1.KindRoute:
-		return &v1alpha1.Route{}
-	case v1alpha1.KindUpstream:
-		return &v1alpha1.Upstream{}
-	case v1alpha1.KindCertificate:
-		return &v1alpha1.Certificate{}
-	case v1alpha1.KindStreamRoute:
-		return &v1alpha1.StreamRoute{}
-	case v1alpha1.KindConsumer:
-		return &v1alpha1.Consumer{}
-	case v1alpha1.KindPlugin:
-		return &v1alpha1.Plugin{}
-	}
-	return &struct{}{}
-}
-
 // addTo decodes an object into its slice of rs.
 func addTo(rs *resource.Resources, o *Object) error {
-	v := newTyped(o.Key.Kind)
+	v := v1alpha1.NewObject(o.Key.Kind)
+	if v == nil {
+		return fmt.Errorf("store: %s: unknown kind", o.Key)
+	}
 	if err := json.Unmarshal(o.JSON, v); err != nil {
 		return fmt.Errorf("store: decoding %s: %w", o.Key, err)
 	}
-	switch x := v.(type) {
-	case *v1alpha1.Gateway:
-		rs.Gateways = append(rs.Gateways, x)
-	case *v1alpha1.Route:
-		rs.Routes = append(rs.Routes, x)
-	case *v1alpha1.Upstream:
-		rs.Upstreams = append(rs.Upstreams, x)
-	case *v1alpha1.Certificate:
-		rs.Certificates = append(rs.Certificates, x)
-	case *v1alpha1.StreamRoute:
-		rs.StreamRoutes = append(rs.StreamRoutes, x)
-	case *v1alpha1.Consumer:
-		rs.Consumers = append(rs.Consumers, x)
-	case *v1alpha1.Plugin:
-		rs.Plugins = append(rs.Plugins, x)
-	}
+	rs.Add(v)
 	return nil
 }
 
