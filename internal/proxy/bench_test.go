@@ -74,22 +74,8 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 	rt := New(Options{Metrics: m, AccessLog: al})
 	defer rt.Shutdown(context.Background())
 
-	routes := []ir.Route{}
-	for _, p := range []string{"/a", "/b", "/c", "/users", "/orders"} {
-		routes = append(routes, prefixRoute("r"+p, p, "up"))
-	}
-	routes = append(routes, prefixRoute("api", "/api", "up"))
-	s := simpleSnapshot(1, []ir.Upstream{upstreamFor("up", addr)}, routes...)
-	ups, err := rt.registry.Build(s.Upstreams)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := compileListener(&s.Listeners[0], ups, nil, m, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	hl := &httpListener{rt: rt, name: "bench"}
-	hl.state.Store(st)
+	s := simpleSnapshot(1, []ir.Upstream{upstreamFor("up", addr)}, benchRoutes(prefixRoute("api", "/api", "up"))...)
+	hl, _ := benchListener(b, rt, s, m)
 
 	u := &url.URL{Path: "/api/v1/items", RawQuery: "page=2"}
 	host := []string{"bench.example"}
@@ -120,4 +106,37 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 			b.Fatalf("status %d, %d bytes", w.status, w.n)
 		}
 	}
+}
+
+// benchRoutes is the benchmarks' route table: five decoys, then api.
+func benchRoutes(api ir.Route) []ir.Route {
+	routes := []ir.Route{}
+	for _, p := range []string{"/a", "/b", "/c", "/users", "/orders"} {
+		routes = append(routes, prefixRoute("r"+p, p, "up"))
+	}
+	return append(routes, api)
+}
+
+// benchListener compiles s's first listener (with its plugins) the way Apply does,
+// without binding a socket, and returns a handler serving it.
+func benchListener(b *testing.B, rt *Runtime, s *ir.Snapshot, m *observe.Metrics) (*httpListener, *listenerState) {
+	b.Helper()
+	ups, err := rt.registry.Build(s.Upstreams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb, err := rt.buildPlugins(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := compileListener(&s.Listeners[0], ups, nil, m, pb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if pb != nil && pb.gen != nil {
+		pb.gen.refs.Store(1)
+	}
+	hl := &httpListener{rt: rt, name: "bench"}
+	hl.state.Store(st)
+	return hl, st
 }

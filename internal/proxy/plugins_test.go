@@ -326,28 +326,10 @@ func benchPlugins(b *testing.B, plugins []ir.PluginSpec, consumers []ir.Consumer
 	rt := New(Options{Metrics: m, AccessLog: al})
 	defer rt.Shutdown(context.Background())
 
-	routes := []ir.Route{}
-	for _, p := range []string{"/a", "/b", "/c", "/users", "/orders"} {
-		routes = append(routes, prefixRoute("r"+p, p, "up"))
-	}
-	routes = append(routes, withPlugins(prefixRoute("api", "/api", "up"), plugins...))
-	s := simpleSnapshot(1, []ir.Upstream{upstreamFor("up", addr)}, routes...)
+	s := simpleSnapshot(1, []ir.Upstream{upstreamFor("up", addr)},
+		benchRoutes(withPlugins(prefixRoute("api", "/api", "up"), plugins...))...)
 	s.Consumers = consumers
-	ups, err := rt.registry.Build(s.Upstreams)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pb, err := rt.buildPlugins(s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := compileListener(&s.Listeners[0], ups, nil, m, pb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pb.gen.refs.Store(1)
-	hl := &httpListener{rt: rt, name: "bench"}
-	hl.state.Store(st)
+	hl, _ := benchListener(b, rt, s, m)
 
 	u := &url.URL{Path: "/api/v1/items", RawQuery: "page=2"}
 	req := &http.Request{
@@ -421,21 +403,7 @@ func benchPluginOverhead(b *testing.B, plugins ...ir.PluginSpec) {
 	for i := 0; i < 1000; i++ {
 		s.Consumers = append(s.Consumers, keyConsumer("c"+itoa(i), "key-"+itoa(i)))
 	}
-	ups, err := rt.registry.Build(s.Upstreams)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pb, err := rt.buildPlugins(s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := compileListener(&s.Listeners[0], ups, nil, nil, pb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pb.gen.refs.Store(1)
-	hl := &httpListener{rt: rt, name: "bench"}
-	hl.state.Store(st)
+	hl, st := benchListener(b, rt, s, nil)
 	cr := st.routes[0]
 	req := &http.Request{Method: "GET", URL: &url.URL{Path: "/api"}, Header: http.Header{}, RemoteAddr: "127.0.0.1:4000"}
 	key := []string{"alice-secret-key"}
