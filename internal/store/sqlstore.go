@@ -301,7 +301,14 @@ func (s *sqlStore) Apply(ctx context.Context, ops []Op) ([]*Object, error) {
 	}
 	actor := ActorFrom(ctx)
 	out := make([]*Object, len(ops))
+	keys := opKeys(ops)
+	batch := batchable(ops, keys)
 	err := s.write(ctx, len(ops), func(tx *sql.Tx, first int64) error {
+		if batch {
+			var err error
+			out, err = s.applyBatch(ctx, tx, ops, keys, first, actor)
+			return err
+		}
 		for i, op := range ops {
 			rev := first + int64(i)
 			var err error
