@@ -22,6 +22,18 @@ type Resources struct {
 
 	// Origins says where each object came from (for messages); may be empty.
 	Origins map[Key]Origin `json:"-"`
+	// Validated, when set, holds each object's Validate() result, computed once by a
+	// source that never changes an object after handing it out (the store mirror), so
+	// translation does not validate 10k unchanged routes again on every write.
+	Validated map[v1alpha1.Object][]v1alpha1.FieldError `json:"-"`
+}
+
+// Validate returns obj's validation problems, from Validated when it holds them.
+func (r *Resources) Validate(obj v1alpha1.Object) []v1alpha1.FieldError {
+	if errs, ok := r.Validated[obj]; ok {
+		return errs
+	}
+	return obj.Validate()
 }
 
 // Key identifies an object across kinds.

@@ -19,7 +19,7 @@ func (t *translator) certificates(certs []*v1alpha1.Certificate) []ir.Certificat
 	for _, i := range sortedByName(len(certs), func(i int) *v1alpha1.ObjectMeta { return &certs[i].Metadata }) {
 		c := certs[i]
 		key := keyOf(v1alpha1.KindCertificate, &c.Metadata)
-		if !t.admit(key, seen, c.Validate()) {
+		if !t.admit(key, seen, t.res.Validate(c)) {
 			continue
 		}
 		if c.Spec.Cert == "" || c.Spec.Key == "" {

@@ -38,7 +38,7 @@ func (t *translator) consumers(cs []*v1alpha1.Consumer) []ir.Consumer {
 		c := cs[i]
 		key := keyOf(v1alpha1.KindConsumer, &c.Metadata)
 		entries, perrs := pluginRefs("spec.plugins", c.Spec.Plugins)
-		if !t.admit(key, seen, append(c.Validate(), perrs...)) {
+		if !t.admit(key, seen, append(t.res.Validate(c), perrs...)) {
 			continue
 		}
 		b := &consumerBuild{key: key, ids: map[int]string{}, out: ir.Consumer{

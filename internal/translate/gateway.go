@@ -49,7 +49,7 @@ func (t *translator) listeners(gws []*v1alpha1.Gateway) []ir.Listener {
 		g := gws[i]
 		key := keyOf(v1alpha1.KindGateway, &g.Metadata)
 		entries, perrs := pluginRefs("spec.plugins", g.Spec.Plugins)
-		if !t.admit(key, seen, append(g.Validate(), perrs...)) {
+		if !t.admit(key, seen, append(t.res.Validate(g), perrs...)) {
 			continue
 		}
 		r := refOf(&g.Metadata)

@@ -63,6 +63,8 @@ type pluginState struct {
 	objects []*attachedPlugin
 	// routes are the Routes that passed validation (Plugin targets).
 	routes map[ref]bool
+	// shared caches noSharedPlugins: 0 unknown, 1 none, 2 some.
+	shared int8
 }
 
 func newPluginState() pluginState {
@@ -142,7 +144,7 @@ func (t *translator) pluginObjects(objs []*v1alpha1.Plugin) {
 	for _, i := range sortedByName(len(objs), func(i int) *v1alpha1.ObjectMeta { return &objs[i].Metadata }) {
 		p := objs[i]
 		key := keyOf(v1alpha1.KindPlugin, &p.Metadata)
-		errs := p.Validate()
+		errs := t.res.Validate(p)
 		var spec ir.PluginSpec
 		if p.Spec.Plugin != "" {
 			var sub, msg string
@@ -214,6 +216,24 @@ func (t *translator) level(tg target) map[string]pluginEntry {
 	return l
 }
 
+// noSharedPlugins reports whether no plugin is configured anywhere but inline on routes
+// (no Plugin objects, none on gateways or upstreams): then a route without its own
+// plugins has none, and the merge is skipped (most of the cost at 10k routes).
+func (t *translator) noSharedPlugins() bool {
+	if t.plugins.shared == 0 {
+		t.plugins.shared = 1
+		if len(t.plugins.attached) > 0 || len(t.plugins.broken) > 0 {
+			t.plugins.shared = 2
+		}
+		for tg, entries := range t.plugins.inline {
+			if tg.kind != v1alpha1.KindRoute && len(entries) > 0 {
+				t.plugins.shared = 2
+			}
+		}
+	}
+	return t.plugins.shared == 1
+}
+
 // routePlugins merges a route's plugins for each of its gateways: global, then
 // gateway, then upstream, then route level, the more specific replacing a plugin of the
 // same name. It returns the problem that keeps the route out, if any.
@@ -222,6 +242,15 @@ func (t *translator) routePlugins(r *v1alpha1.Route) (map[ref][]ir.PluginSpec, *
 	global := target{ref: ref{namespace: ns}}
 	own := target{v1alpha1.KindRoute, refOf(&r.Metadata)}
 	names, _ := gatewayRefs(r.Spec.Gateways)
+	if len(t.plugins.inline[own]) == 0 && t.noSharedPlugins() {
+		out := make(map[ref][]ir.PluginSpec, len(names))
+		for _, n := range names {
+			if gr := (ref{ns, n}); t.gateways[gr] != nil {
+				out[gr] = nil
+			}
+		}
+		return out, nil
+	}
 
 	// Invalid Plugin objects meant for this route: leave it out rather than run it
 	// without them.

@@ -26,7 +26,7 @@ func (t *translator) routes(routes []*v1alpha1.Route) {
 		r := routes[i]
 		key := keyOf(v1alpha1.KindRoute, &r.Metadata)
 		entries, perrs := pluginRefs("spec.plugins", r.Spec.Plugins)
-		if !t.admit(key, seen, append(r.Validate(), perrs...)) {
+		if !t.admit(key, seen, append(t.res.Validate(r), perrs...)) {
 			continue
 		}
 		own := refOf(&r.Metadata)

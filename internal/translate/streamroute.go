@@ -32,7 +32,7 @@ func (t *translator) streamRoutes(srs []*v1alpha1.StreamRoute) []ir.StreamRoute 
 	for _, i := range sortedByName(len(srs), func(i int) *v1alpha1.ObjectMeta { return &srs[i].Metadata }) {
 		sr := srs[i]
 		key := keyOf(v1alpha1.KindStreamRoute, &sr.Metadata)
-		if !t.admit(key, seen, sr.Validate()) {
+		if !t.admit(key, seen, t.res.Validate(sr)) {
 			continue
 		}
 		st := t.status.get(key)

@@ -77,6 +77,7 @@ func Translate(res *resource.Resources) (*ir.Snapshot, Statuses) {
 		res = &resource.Resources{}
 	}
 	t := &translator{
+		res:         res,
 		status:      statusBuilder{},
 		gateways:    map[ref]*v1alpha1.Gateway{},
 		upstreams:   map[ref]bool{},
@@ -103,6 +104,7 @@ func Translate(res *resource.Resources) (*ir.Snapshot, Statuses) {
 
 // translator holds the state of one translation.
 type translator struct {
+	res    *resource.Resources
 	status statusBuilder
 	// Accepted objects by namespace and name.
 	gateways  map[ref]*v1alpha1.Gateway

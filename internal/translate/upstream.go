@@ -19,7 +19,7 @@ func (t *translator) upstreamList(ups []*v1alpha1.Upstream) []ir.Upstream {
 		u := ups[i]
 		key := keyOf(v1alpha1.KindUpstream, &u.Metadata)
 		entries, perrs := pluginRefs("spec.plugins", u.Spec.Plugins)
-		if !t.admit(key, seen, append(u.Validate(), perrs...)) {
+		if !t.admit(key, seen, append(t.res.Validate(u), perrs...)) {
 			continue
 		}
 		r := refOf(&u.Metadata)

@@ -34,8 +34,15 @@ type Provider struct {
 	RetryMin, RetryMax time.Duration
 	Logger             *slog.Logger
 
-	objects  map[resource.Key]v1alpha1.Object
+	objects  map[resource.Key]mirrored
 	revision int64
+}
+
+// mirrored is a decoded object and its validation result (objects are never changed
+// after decoding, so both are computed once per write, not per publish).
+type mirrored struct {
+	obj  v1alpha1.Object
+	errs []v1alpha1.FieldError
 }
 
 // Run publishes the store's content, then every change, until ctx ends.
@@ -149,7 +156,7 @@ func (p *Provider) readAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.objects = make(map[resource.Key]v1alpha1.Object, len(objs))
+	p.objects = make(map[resource.Key]mirrored, len(objs))
 	p.revision = rev
 	for _, o := range objs {
 		p.revision = max(p.revision, o.Revision)
@@ -168,7 +175,7 @@ func (p *Provider) put(o *db.Object) error {
 	if err := json.Unmarshal(o.JSON, v); err != nil {
 		return fmt.Errorf("store source: decoding %s: %w", o.Key, err)
 	}
-	p.objects[o.Key] = v
+	p.objects[o.Key] = mirrored{obj: v, errs: v.Validate()}
 	return nil
 }
 
@@ -179,9 +186,11 @@ func (p *Provider) publish() {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareKeys)
-	res := &resource.Resources{}
+	res := &resource.Resources{Validated: make(map[v1alpha1.Object][]v1alpha1.FieldError, len(keys))}
 	for _, k := range keys {
-		res.Add(p.objects[k])
+		m := p.objects[k]
+		res.Add(m.obj)
+		res.Validated[m.obj] = m.errs
 	}
 	if p.Publish != nil {
 		p.Publish(res, p.revision)
