@@ -33,7 +33,6 @@ type ControlPlane struct {
 	statuses   translate.Statuses
 	// selected caches the snapshot of each gateway selection for the current generation.
 	selected map[string]*ir.Snapshot
-	nacks    map[string]Nack
 	watchers []func()
 	updated  time.Time
 }
@@ -52,7 +51,7 @@ func New(logger *slog.Logger) *ControlPlane {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &ControlPlane{logger: logger, selected: map[string]*ir.Snapshot{}, nacks: map[string]Nack{}}
+	return &ControlPlane{logger: logger, selected: map[string]*ir.Snapshot{}}
 }
 
 // OnChange registers f, called (without locks held) after every Update that changed the
@@ -149,43 +148,28 @@ func selectionKey(labels map[string]string) string {
 	return strings.Join(out, "+")
 }
 
-// RecordNack keeps a data plane's latest refusal; an ack of a later version clears it.
-func (c *ControlPlane) RecordNack(dataPlane string, labels map[string]string, version, errText string) {
+// NackFor builds the Nack of a data plane with these labels.
+func NackFor(dataPlane string, labels map[string]string, version, errText string, at time.Time) Nack {
 	var gws []string
 	if k := selectionKey(labels); k != "" {
 		gws = strings.Split(k, "+")
 	}
-	c.mu.Lock()
-	c.nacks[dataPlane] = Nack{DataPlane: dataPlane, Gateways: gws, Version: version, Error: errText, Time: time.Now()}
-	c.mu.Unlock()
-}
-
-// ClearNack forgets a data plane's refusal (it acked a version or disconnected).
-func (c *ControlPlane) ClearNack(dataPlane string) {
-	c.mu.Lock()
-	delete(c.nacks, dataPlane)
-	c.mu.Unlock()
+	return Nack{DataPlane: dataPlane, Gateways: gws, Version: version, Error: errText, Time: at}
 }
 
 // Statuses returns the translation statuses plus, on each Gateway a data plane serves, a
-// Programmed=False condition for every standing nack.
-func (c *ControlPlane) Statuses() translate.Statuses {
+// Programmed=False condition for each of the standing nacks given.
+func (c *ControlPlane) Statuses(nacks []Nack) translate.Statuses {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(translate.Statuses, len(c.statuses))
 	for k, v := range c.statuses {
 		out[k] = v
 	}
-	if len(c.nacks) == 0 || c.res == nil {
+	if c.res == nil {
 		return out
 	}
-	ids := make([]string, 0, len(c.nacks))
-	for id := range c.nacks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		n := c.nacks[id]
+	for _, n := range nacks {
 		for _, g := range c.res.Select(n.Gateways).Gateways {
 			k := resource.Key{Kind: v1alpha1.KindGateway, Namespace: g.Metadata.Namespace, Name: g.Metadata.Name}
 			conds := append([]v1alpha1.Condition(nil), out[k]...)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"portico.dev/portico/api/v1alpha1"
 	"portico.dev/portico/internal/resource"
@@ -104,8 +105,8 @@ func TestSnapshotPerGatewayLabel(t *testing.T) {
 func TestNackReachesGatewayStatus(t *testing.T) {
 	c := New(nil)
 	c.Update(parse(t, twoGateways), 1)
-	c.RecordNack("dp-1", map[string]string{"gateway": "edge"}, "v1", "listen tcp :9090: address already in use")
-	st := c.Statuses()
+	nack := NackFor("dp-1", map[string]string{"gateway": "edge"}, "v1", "listen tcp :9090: address already in use", time.Now())
+	st := c.Statuses([]Nack{nack})
 	edge := st[resource.Key{Kind: v1alpha1.KindGateway, Name: "edge"}]
 	found := false
 	for _, cond := range edge {
@@ -121,8 +122,7 @@ func TestNackReachesGatewayStatus(t *testing.T) {
 			t.Fatal("the nack reached a gateway the data plane does not serve")
 		}
 	}
-	c.ClearNack("dp-1")
-	for _, cond := range c.Statuses()[resource.Key{Kind: v1alpha1.KindGateway, Name: "edge"}] {
+	for _, cond := range c.Statuses(nil)[resource.Key{Kind: v1alpha1.KindGateway, Name: "edge"}] {
 		if cond.Reason == ReasonRejected {
 			t.Fatal("a cleared nack is still shown")
 		}

@@ -125,20 +125,25 @@ func (p *Pipeline) TranslateOnce(res *resource.Resources) (*ir.Snapshot, error) 
 
 // RunDataPlane applies every new snapshot to dp until ctx ends.
 func (p *Pipeline) RunDataPlane(ctx context.Context, dp Applier) {
-	p.Snapshots.Subscribe(ctx, func(snap *ir.Snapshot) {
-		if err := dp.Apply(snap); err != nil {
-			p.Reject("apply", err)
-			return
-		}
-		p.mu.Lock()
-		p.state.ActiveVersion = snap.Version
-		p.state.AppliedAt = time.Now()
-		p.state.Applied++
-		p.mu.Unlock()
-		if p.Hooks.Applied != nil {
-			p.Hooks.Applied(snap.Version)
-		}
-	})
+	p.Snapshots.Subscribe(ctx, func(snap *ir.Snapshot) { _ = p.Apply(dp, snap) })
+}
+
+// Apply hands snap to dp and records the outcome in the reload state; sources that
+// receive ready snapshots (a control plane's stream) call it directly.
+func (p *Pipeline) Apply(dp Applier, snap *ir.Snapshot) error {
+	if err := dp.Apply(snap); err != nil {
+		p.Reject("apply", err)
+		return err
+	}
+	p.mu.Lock()
+	p.state.ActiveVersion = snap.Version
+	p.state.AppliedAt = time.Now()
+	p.state.Applied++
+	p.mu.Unlock()
+	if p.Hooks.Applied != nil {
+		p.Hooks.Applied(snap.Version)
+	}
+	return nil
 }
 
 // statusErrors lists every False condition, prefixed with where the object came from.
