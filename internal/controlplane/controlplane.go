@@ -172,11 +172,8 @@ func (c *ControlPlane) Statuses(nacks []Nack) translate.Statuses {
 	for _, n := range nacks {
 		for _, g := range c.res.Select(n.Gateways).Gateways {
 			k := resource.Key{Kind: v1alpha1.KindGateway, Namespace: g.Metadata.Namespace, Name: g.Metadata.Name}
-			conds := append([]v1alpha1.Condition(nil), out[k]...)
-			out[k] = append(conds, v1alpha1.Condition{
-				Type: v1alpha1.ConditionProgrammed, Status: "False", Reason: ReasonRejected,
-				Message: "data plane " + n.DataPlane + " rejected version " + n.Version + ": " + n.Error,
-			})
+			msg := "data plane " + n.DataPlane + " rejected version " + n.Version + ": " + n.Error
+			out[k] = withRejection(out[k], msg)
 		}
 	}
 	return out
@@ -184,3 +181,20 @@ func (c *ControlPlane) Statuses(nacks []Nack) translate.Statuses {
 
 // ReasonRejected: a data plane refused the configuration (its error is the message).
 const ReasonRejected = "RejectedByDataPlane"
+
+// withRejection returns conds with Programmed set to False for msg; a second rejection
+// (another data plane) is added to the same condition's message.
+func withRejection(conds []v1alpha1.Condition, msg string) []v1alpha1.Condition {
+	out := append([]v1alpha1.Condition(nil), conds...)
+	for i, c := range out {
+		if c.Type != v1alpha1.ConditionProgrammed {
+			continue
+		}
+		if c.Reason == ReasonRejected {
+			msg = c.Message + "; " + msg
+		}
+		out[i] = v1alpha1.Condition{Type: v1alpha1.ConditionProgrammed, Status: "False", Reason: ReasonRejected, Message: msg}
+		return out
+	}
+	return append(out, v1alpha1.Condition{Type: v1alpha1.ConditionProgrammed, Status: "False", Reason: ReasonRejected, Message: msg})
+}

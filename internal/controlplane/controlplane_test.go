@@ -117,6 +117,15 @@ func TestNackReachesGatewayStatus(t *testing.T) {
 	if !found {
 		t.Fatalf("edge status lacks the nack: %+v", edge)
 	}
+	programmed := 0
+	for _, cond := range edge {
+		if cond.Type == v1alpha1.ConditionProgrammed {
+			programmed++
+		}
+	}
+	if programmed != 1 {
+		t.Errorf("%d Programmed conditions, want the one rejection: %+v", programmed, edge)
+	}
 	for _, cond := range st[resource.Key{Kind: v1alpha1.KindGateway, Name: "default"}] {
 		if cond.Reason == ReasonRejected {
 			t.Fatal("the nack reached a gateway the data plane does not serve")
