@@ -41,6 +41,9 @@ func unreachable(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return true
+	case err.Error() == "sql: database is closed":
+		// database/sql has no sentinel for a closed *sql.DB (a store closed during shutdown).
+		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P01-03: shutdown / cannot connect now.
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0")

@@ -127,6 +127,18 @@ type Store interface {
 	Migrate(ctx context.Context) ([]int, error)
 	// Status reports the migration state.
 	Status(ctx context.Context) (MigrationStatus, error)
+	// AppendAudit records one admin API audit entry (ID and, when zero, Time are assigned).
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// Audit returns up to limit audit entries with an ID above after, oldest first.
+	Audit(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
+	// PutToken stores a new API token; a name (or secret) already in use is ErrConflict.
+	PutToken(ctx context.Context, t Token) error
+	// DeleteToken removes an API token (ErrNotFound when absent).
+	DeleteToken(ctx context.Context, name string) error
+	// Tokens lists the API tokens by name.
+	Tokens(ctx context.Context) ([]Token, error)
+	// TokenBySecretHash finds a token by HashSecret of its secret (ErrNotFound when none).
+	TokenBySecretHash(ctx context.Context, hash string) (*Token, error)
 	// Driver names the driver: "postgres" or "sqlite".
 	Driver() string
 	// Close releases the database.
