@@ -10,9 +10,11 @@ all: build
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/portico
 
-## run: the quick start — the gateway on :8080/:8443 with the demo backends, ops on 127.0.0.1:9901.
+## run: the quick start in one process — admin API on 127.0.0.1:9080 (it prints the URL and
+## the admin token), SQLite store and PKI in ./data, the gateway on :8080/:8443 with the demo
+## backends, ops on 127.0.0.1:9901. The quick start is loaded into an empty store.
 run: build
-	./$(BIN) run --config examples/quickstart.yaml
+	./$(BIN) run
 
 ## test: every test, with the race detector; installs the test tools (h2spec) into the Go
 ## bin folder and starts the services the tests use (Redis) when they are down.

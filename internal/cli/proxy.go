@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"portico.dev/portico/internal/ir"
 	"portico.dev/portico/internal/observe"
 	"portico.dev/portico/internal/ops"
 	"portico.dev/portico/internal/pipeline"
@@ -31,6 +34,8 @@ type dataPlaneFlags struct {
 	logFormat    string
 	drainTimeout time.Duration
 	debounce     time.Duration
+	// listenAddress binds listeners that name no address to this IP.
+	listenAddress string
 }
 
 func (f *dataPlaneFlags) register(cmd *cobra.Command) {
@@ -42,27 +47,86 @@ func (f *dataPlaneFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	fl.DurationVar(&f.debounce, "reload-debounce", file.DefaultDebounce, "quiet time after a file change before reloading")
+	fl.StringVar(&f.listenAddress, "listen-address", "", "bind Gateway listeners that set no address to this IP instead of all addresses (several data planes on one host)")
+}
+
+// boundTo applies snapshots with every listener that sets no address bound to addr.
+type boundTo struct {
+	dp   pipeline.Applier
+	addr string
+}
+
+func (b boundTo) Apply(s *ir.Snapshot) error {
+	c := *s
+	c.Listeners = slices.Clone(s.Listeners)
+	for i := range c.Listeners {
+		if c.Listeners[i].Address == "" {
+			c.Listeners[i].Address = b.addr
+		}
+	}
+	return b.dp.Apply(&c)
 }
 
 func newProxyCmd() *cobra.Command {
 	var f dataPlaneFlags
+	var r remoteFlags
 	cmd := &cobra.Command{
 		Use:   "proxy",
-		Short: "Run the data plane from a configuration file or folder",
+		Short: "Run the data plane: from a control plane (--control-plane) or a configuration file or folder (--config)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.config == "" {
-				return errors.New("--config is required (a file or folder of Portico resources)")
+			switch {
+			case r.controlPlane != "" && f.config != "":
+				return errors.New("--config and --control-plane exclude each other: a data plane has one source")
+			case r.controlPlane != "":
+				return runDataPlane(cmd.Context(), cmd.ErrOrStderr(), &f, r.source(), nil)
+			case f.config == "":
+				return errors.New("--config (a file or folder of Portico resources) or --control-plane ADDR is required")
 			}
-			return runDataPlane(cmd.Context(), cmd.ErrOrStderr(), &f, nil)
+			return runDataPlane(cmd.Context(), cmd.ErrOrStderr(), &f, fileSource(&f), nil)
 		},
 	}
 	f.register(cmd)
+	r.register(cmd)
 	return cmd
 }
 
-// runDataPlane wires file provider → translator → data plane, serves the ops endpoints,
-// and drains on shutdown. ready, when set, is called once the first snapshot is live.
-func runDataPlane(ctx context.Context, stderr io.Writer, f *dataPlaneFlags, ready func()) error {
+// dataPlaneSource feeds a data plane until ctx ends; it returns an error only when it
+// cannot work at all.
+type dataPlaneSource func(ctx context.Context, pipe *pipeline.Pipeline, dp pipeline.Applier, logger *slog.Logger) error
+
+// fileSource watches f.config (and SIGHUP) and runs the translator.
+func fileSource(f *dataPlaneFlags) dataPlaneSource {
+	return func(ctx context.Context, pipe *pipeline.Pipeline, dp pipeline.Applier, logger *slog.Logger) error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reload := make(chan struct{}, 1)
+		go func() {
+			for range hup {
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		provider := &file.Provider{
+			Path: f.config, Debounce: f.debounce, Logger: logger, Reload: reload,
+			Publish: func(res *resource.Resources) { pipe.Resources.Publish(res) },
+			Reject:  func(err error) { pipe.Reject("load", err) },
+		}
+		go pipe.RunTranslator(ctx)
+		go pipe.RunDataPlane(ctx, dp)
+		logger.Info("portico data plane starting", "config", f.config)
+		if err := provider.Run(ctx); err != nil {
+			return fmt.Errorf("watching %s: %w", f.config, err)
+		}
+		return nil
+	}
+}
+
+// runDataPlane serves the ops endpoints and the data plane fed by source, and drains on
+// shutdown. ready, when set, is called once the first snapshot is live.
+func runDataPlane(ctx context.Context, stderr io.Writer, f *dataPlaneFlags, source dataPlaneSource, ready func()) error {
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
@@ -104,42 +168,26 @@ func runDataPlane(ctx context.Context, stderr io.Writer, f *dataPlaneFlags, read
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go opsSrv.Serve(opsLn)
 	defer opsSrv.Close()
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	logger.Info("ops endpoints", "addr", opsLn.Addr().String())
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	provider := &file.Provider{
-		Path: f.config, Debounce: f.debounce, Logger: logger, Reload: reload,
-		Publish: func(res *resource.Resources) { pipe.Resources.Publish(res) },
-		Reject:  func(err error) { pipe.Reject("load", err) },
+	srcErr := make(chan error, 1)
+	var dp pipeline.Applier = rt
+	if f.listenAddress != "" {
+		dp = boundTo{rt, f.listenAddress}
 	}
-	go pipe.RunTranslator(runCtx)
-	go pipe.RunDataPlane(runCtx, rt)
-	watchErr := make(chan error, 1)
-	go func() { watchErr <- provider.Run(runCtx) }()
-
-	logger.Info("portico data plane starting", "config", f.config, "ops", opsLn.Addr().String())
+	go func() { srcErr <- source(runCtx, pipe, dp, logger) }()
 	if ready != nil {
 		go waitReady(runCtx, rt, ready)
 	}
 	select {
 	case <-ctx.Done():
-	case err := <-watchErr:
+	case err := <-srcErr:
 		if err != nil {
-			return fmt.Errorf("watching %s: %w", f.config, err)
+			return err
 		}
+		<-ctx.Done()
 	}
 	logger.Info("shutting down: draining in-flight requests", "timeout", f.drainTimeout)
 	cancel()

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,12 @@ func Execute(ctx context.Context, args []string) int {
 	root := newRoot(os.Stdout, os.Stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		// A command that reports through its exit code (diff: 1 = differences) has
+		// already printed what it found; any other failure is 2 for such commands.
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		fmt.Fprintln(os.Stderr, "portico:", err)
 		return 1
 	}
@@ -35,7 +42,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newProxyCmd(), newRunCmd(), newEchoCmd(), newVersionCmd())
+	root.AddCommand(newProxyCmd(), newRunCmd(), newControlCmd(), newEchoCmd(), newVersionCmd())
+	root.AddCommand(newApplyCmd(), newGetCmd(), newDeleteCmd(), newDiffCmd(), newHistoryCmd(), newRollbackCmd(), newMigrateCmd())
+	root.AddCommand(newInitCmd())
 	return root
 }
 
