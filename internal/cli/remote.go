@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ func (r *remoteFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&r.controlPlane, "control-plane", "", "control plane distribution address (host:port); the data plane then takes its configuration from it over mTLS")
 	fl.StringVar(&r.certs, "certs", "./data", "folder with ca.crt and this data plane's dataplane.crt/dataplane.key (from `portico init`)")
-	fl.StringToStringVar(&r.labels, "labels", nil, "labels announced to the control plane: gateway=NAME[+NAME], cluster, zone, version")
+	fl.StringToStringVar(&r.labels, "labels", nil, "labels announced to the control plane: gateway=NAME[+NAME] selects what it serves; cluster, zone, version (default: this binary's) describe it")
 	fl.StringVar(&r.id, "id", "", "data plane ID shown by the control plane (default hostname-pid)")
 	fl.StringVar(&r.dataDir, "data-dir", "./data", "folder for the last good snapshot (dataplane-snapshot.json)")
 	fl.StringVar(&r.bootstrap, "bootstrap-token-file", "", "when dataplane.crt is missing: a bootstrap token file with which to obtain a certificate from the control plane")
@@ -63,9 +64,16 @@ func (r *remoteFlags) source() dataPlaneSource {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
 		cache := filepath.Join(r.dataDir, "dataplane-snapshot.json")
-		logger.Info("portico data plane starting", "controlPlane", r.controlPlane, "labels", r.labels, "cache", cache)
+		labels := maps.Clone(r.labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		if _, ok := labels["version"]; !ok {
+			labels["version"] = Version
+		}
+		logger.Info("portico data plane starting", "controlPlane", r.controlPlane, "labels", labels, "cache", cache)
 		return distribute.RunClient(ctx, distribute.ClientOptions{
-			Address: r.controlPlane, TLS: tlsConf, ID: r.id, Labels: r.labels, CacheFile: cache,
+			Address: r.controlPlane, TLS: tlsConf, ID: r.id, Labels: labels, CacheFile: cache,
 			Apply:  func(s *ir.Snapshot) error { return pipe.Apply(dp, s) },
 			Logger: logger,
 		})
