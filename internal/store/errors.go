@@ -39,7 +39,10 @@ func unreachable(err error) bool {
 	case errors.As(err, &connErr), errors.As(err, &netErr),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		// pgx refuses to use a connection a failure already closed (e.g. COMMIT after
+		// the server went away between statements): nothing was sent.
+		errors.Is(err, pgconn.ErrConnClosed):
 		return true
 	case err.Error() == "sql: database is closed":
 		// database/sql has no sentinel for a closed *sql.DB (a store closed during shutdown).
