@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"portico.dev/portico/internal/testsupport/pgtest"
+
 	"context"
 	"strings"
 	"testing"
@@ -251,11 +253,11 @@ func TestBadRequests(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	dsn := postgresDSN(t)
 	u := mustParseURL(t, dsn)
-	p := startTCPProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	p := pgtest.StartProxy(t, u.Host)
+	u.Host = p.Addr()
 	h := newHarness(t, u.String(), nil)
 	h.want(h.do("POST", "/api/v1/apply", adminToken, "application/yaml", baseYAML), 200, "apply while up")
-	p.stop()
+	p.Cut()
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/api/v1/routes", ""}, {"GET", "/api/v1/routes/web", ""}, {"POST", "/api/v1/apply", baseYAML},
 	} {

@@ -1,17 +1,12 @@
 package cli
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
+	"portico.dev/portico/internal/testsupport/pgtest"
+
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 func TestMigrateSQLite(t *testing.T) {
@@ -46,33 +41,7 @@ func TestMigrateSQLite(t *testing.T) {
 // TestMigratePostgres runs against the local test server (PORTICO_TEST_POSTGRES or
 // postgres://postgres@127.0.0.1:5432/test), in a schema of its own.
 func TestMigratePostgres(t *testing.T) {
-	base := os.Getenv("PORTICO_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required: %v", base, err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "portico_cli_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(ctx)
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	dsn := u.String()
+	dsn := pgtest.SchemaDSN(t, "portico_cli")
 
 	out, _, err := runCLI(t, "", "migrate", "status", "--store", dsn)
 	if err != nil || !strings.Contains(out, "current: 0") || !strings.Contains(out, "applied: none") {

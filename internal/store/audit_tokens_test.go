@@ -1,13 +1,12 @@
 package store
 
 import (
+	"portico.dev/portico/internal/testsupport/pgtest"
+
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -125,13 +124,13 @@ func TestAuditTokensUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startTCPProxy(t, u.Host)
-	u.Host = p.addr()
+	p := pgtest.StartProxy(t, u.Host)
+	u.Host = p.Addr()
 	s := openMigrated(t, u.String())
 	if err := s.AppendAudit(ctx, AuditEntry{Method: "GET", Path: "/"}); err != nil {
 		t.Fatal(err)
 	}
-	p.stop()
+	p.Cut()
 	if err := s.AppendAudit(ctx, AuditEntry{Method: "GET", Path: "/"}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("AppendAudit without a database: %v", err)
 	}
@@ -141,58 +140,4 @@ func TestAuditTokensUnavailable(t *testing.T) {
 	if _, err := s.Tokens(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Tokens without a database: %v", err)
 	}
-}
-
-// tcpProxy forwards loopback connections to a target until stopped; stopping it
-// also cuts the connections it carries, as a database going away would.
-type tcpProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func startTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
-			go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *tcpProxy) stop() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
 }

@@ -1,73 +1,23 @@
 package store
 
 import (
+	"portico.dev/portico/internal/testsupport/pgtest"
+
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
-
-// postgresDSN is the test server: PORTICO_TEST_POSTGRES or the local default.
-func postgresDSN() string {
-	if dsn := os.Getenv("PORTICO_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 // newSQLiteDSN returns a fresh database file.
 func newSQLiteDSN(t testing.TB) string {
 	return "sqlite://" + filepath.Join(t.TempDir(), "portico.db")
 }
 
-// newPostgresDSN creates a schema of its own for the test (dropped at cleanup) and returns
-// a DSN that uses it. The test fails, never skips, when the server is unreachable.
-func newPostgresDSN(t testing.TB) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	base := postgresDSN()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is required: %v", base, err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "portico_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("creating schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("bad DSN %q: %v", base, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// newPostgresDSN is a fresh schema on the test server.
+func newPostgresDSN(t testing.TB) string { return pgtest.SchemaDSN(t, "portico_test") }
 
 // drivers lists each driver with a function that makes a fresh, empty database.
 var drivers = []struct {
