@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"portico.dev/portico/api/v1alpha1"
+	"portico.dev/portico/internal/resource"
 	"portico.dev/portico/internal/store"
 	"portico.dev/portico/internal/translate"
 )
@@ -35,6 +36,11 @@ type Options struct {
 	Store store.Store
 	// AdminToken is the bootstrap admin token (admin role, all scopes); empty disables it.
 	AdminToken string
+	// Current, when set, returns every stored object once it reflects at least store
+	// revision rev (the control plane's mirror), or false if it does not in time; writes
+	// then check scopes, versions and references against it instead of reading the
+	// whole store. The objects are shared and never modified.
+	Current func(ctx context.Context, rev int64) (*resource.Resources, bool)
 	// Statuses returns the current statuses of stored objects; may be nil.
 	Statuses func() translate.Statuses
 	// DataPlanes returns the items of GET /api/v1/dataplanes; may be nil (an empty list).

@@ -156,7 +156,7 @@ func startControlPlane(ctx context.Context, f *controlFlags, logger *slog.Logger
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler, err := admin.New(admin.Options{
-		Store: st, AdminToken: token, Statuses: running.statuses, DataPlanes: running.dataPlanes,
+		Store: st, AdminToken: token, Current: cp.ResourcesAt, Statuses: running.statuses, DataPlanes: running.dataPlanes,
 		Registry: registry, Gatherer: registry, Ready: cp.Ready, Logger: logger,
 	})
 	if err != nil {

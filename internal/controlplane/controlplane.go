@@ -5,6 +5,7 @@
 package controlplane
 
 import (
+	"context"
 	"log/slog"
 	"sort"
 	"strings"
@@ -35,6 +36,8 @@ type ControlPlane struct {
 	selected map[string]*ir.Snapshot
 	watchers []func()
 	updated  time.Time
+	// advanced is closed (and replaced) by every Update: ResourcesAt waits on it.
+	advanced chan struct{}
 }
 
 // Nack is a data plane's refusal of a version, shown on the status of the Gateways it serves.
@@ -51,7 +54,7 @@ func New(logger *slog.Logger) *ControlPlane {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &ControlPlane{logger: logger, selected: map[string]*ir.Snapshot{}}
+	return &ControlPlane{logger: logger, selected: map[string]*ir.Snapshot{}, advanced: make(chan struct{})}
 }
 
 // OnChange registers f, called (without locks held) after every Update that changed the
@@ -74,6 +77,8 @@ func (c *ControlPlane) Update(res *resource.Resources, revision int64) {
 	changed := c.full == nil || c.full.Version != snap.Version
 	c.res, c.revision, c.full, c.statuses = res, revision, snap, statuses
 	c.updated = time.Now()
+	close(c.advanced)
+	c.advanced = make(chan struct{})
 	if changed {
 		c.generation++
 		c.selected = map[string]*ir.Snapshot{"": snap}
@@ -94,6 +99,26 @@ func (c *ControlPlane) Revision() int64 {
 	return c.revision
 }
 
+// ResourcesAt returns the current Resources once they reflect at least store revision
+// rev (read-your-writes for the admin API, without reading every object from the
+// database), or false when that does not happen before ctx ends. The objects are
+// shared: read-only.
+func (c *ControlPlane) ResourcesAt(ctx context.Context, rev int64) (*resource.Resources, bool) {
+	for {
+		c.mu.Lock()
+		res, cur, advanced := c.res, c.revision, c.advanced
+		c.mu.Unlock()
+		if res != nil && cur >= rev {
+			return res, true
+		}
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
 // Ready reports whether a first state has been translated.
 func (c *ControlPlane) Ready() bool {
 	c.mu.Lock()
@@ -111,14 +136,20 @@ func (c *ControlPlane) Snapshot(labels map[string]string) (*ir.Snapshot, error) 
 		c.mu.Unlock()
 		return s, nil
 	}
-	res, gen := c.res, c.generation
+	res, gen, full := c.res, c.generation, c.full
 	c.mu.Unlock()
 	if res == nil {
 		return nil, nil
 	}
-	snap, _ := translate.Translate(res.Select(strings.Split(key, "+")))
-	if err := snap.Validate(); err != nil {
-		return nil, err
+	sel := res.Select(strings.Split(key, "+"))
+	snap := full
+	// A selection of every Gateway is served the full snapshot: one translation less
+	// per write (the full one may also carry upstreams no route uses, which is harmless).
+	if len(sel.Gateways) != len(res.Gateways) {
+		snap, _ = translate.Translate(sel)
+		if err := snap.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	if c.generation == gen {

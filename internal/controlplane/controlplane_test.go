@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -135,5 +136,57 @@ func TestNackReachesGatewayStatus(t *testing.T) {
 		if cond.Reason == ReasonRejected {
 			t.Fatal("a cleared nack is still shown")
 		}
+	}
+}
+
+// TestResourcesAtWaitsForTheRevision: a reader asking for a revision the control plane
+// has not reached yet waits for the Update that brings it, and gives up at its deadline.
+func TestResourcesAtWaitsForTheRevision(t *testing.T) {
+	c := New(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, ok := c.ResourcesAt(ctx, 1); ok {
+		t.Fatal("resources before any update")
+	}
+	first := parse(t, twoGateways)
+	c.Update(first, 3)
+	if res, ok := c.ResourcesAt(context.Background(), 2); !ok || res != first {
+		t.Fatal("an older revision was not answered at once")
+	}
+	got := make(chan *resource.Resources, 1)
+	go func() {
+		res, _ := c.ResourcesAt(context.Background(), 5)
+		got <- res
+	}()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-got:
+		t.Fatal("answered before revision 5 arrived")
+	default:
+	}
+	second := parse(t, twoGateways)
+	c.Update(second, 5)
+	select {
+	case res := <-got:
+		if res != second {
+			t.Fatal("answered with the wrong state")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("still waiting after revision 5 arrived")
+	}
+}
+
+// TestSelectionOfEveryGatewayIsTheFullSnapshot: labels naming every Gateway cost no
+// second translation.
+func TestSelectionOfEveryGatewayIsTheFullSnapshot(t *testing.T) {
+	c := New(nil)
+	c.Update(parse(t, twoGateways), 1)
+	full, _ := c.Snapshot(nil)
+	both, _ := c.Snapshot(map[string]string{"gateway": "default+edge"})
+	if both != full {
+		t.Error("a selection of every gateway was translated again")
+	}
+	if edge, _ := c.Snapshot(map[string]string{"gateway": "edge"}); edge == full {
+		t.Error("a partial selection got the full snapshot")
 	}
 }

@@ -18,7 +18,7 @@ func (r *Resources) Select(gateways []string) *Resources {
 	for _, g := range gateways {
 		want[parseNSName(g)] = true
 	}
-	out := &Resources{Consumers: r.Consumers, Origins: r.Origins}
+	out := &Resources{Consumers: r.Consumers, Origins: r.Origins, Validated: r.Validated}
 	gws := map[nsName]bool{}
 	for _, g := range r.Gateways {
 		k := nsName{g.Metadata.Namespace, g.Metadata.Name}
