@@ -113,9 +113,11 @@ func jsonError(data []byte, err error) error {
 func decodeObject(raw map[string]any, obj v1alpha1.Object) (errs []v1alpha1.FieldError, failed bool) {
 	checkFields("", raw, reflect.TypeOf(obj), &errs)
 	js, err := json.Marshal(raw)
-	if err == nil {
+	if err == nil && json.Unmarshal(js, obj) != nil {
 		// sigs.k8s.io/yaml converts scalars to the target type (a number where a string
-		// is expected becomes that string), as kubectl does.
+		// is expected becomes that string), as kubectl does. It is slower, so it only
+		// runs when the plain decode fails (which it does exactly for such scalars).
+		reflect.ValueOf(obj).Elem().SetZero()
 		err = yaml.Unmarshal(js, obj)
 	}
 	if err != nil {
