@@ -35,7 +35,8 @@ type ClientOptions struct {
 	// RunClient applies it before connecting and announces its version.
 	CacheFile string
 	// Apply installs a snapshot; an error keeps the previous one and is sent as a nack.
-	// Snapshots passed to Apply share unchanged parts with earlier ones: read-only.
+	// Snapshots passed to Apply share unchanged parts with earlier ones and must not be
+	// modified: the next delta is verified with the hashes of their items as received.
 	Apply func(*ir.Snapshot) error
 	// MinBackoff and MaxBackoff bound the jittered, doubling wait between connection
 	// attempts (default 200ms .. 10s); it resets after a healthy connection.
@@ -53,7 +54,8 @@ type ClientOptions struct {
 type client struct {
 	opts    ClientOptions
 	log     *slog.Logger
-	current *ir.Snapshot // last good snapshot, applied
+	current *ir.Snapshot   // last good snapshot, applied
+	items   *snapshotItems // current's items, reused by the next delta and cache write
 }
 
 // RunClient keeps a stream to the control plane open until ctx ends, applying every
@@ -118,7 +120,7 @@ func (c *client) loadCache() {
 	if c.opts.CacheFile == "" {
 		return
 	}
-	snap, err := LoadCache(c.opts.CacheFile)
+	snap, items, err := loadCache(c.opts.CacheFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return
@@ -126,22 +128,23 @@ func (c *client) loadCache() {
 		c.log.Error("ignoring the snapshot cache", "err", err)
 		return
 	}
-	if err := c.apply(snap); err != nil {
+	if err := c.apply(snap, items); err != nil {
 		c.log.Error("the cached snapshot does not apply; starting empty", "file", c.opts.CacheFile, "version", snap.Version, "err", err)
 		return
 	}
 	c.log.Info("started from the cached snapshot", "file", c.opts.CacheFile, "version", snap.Version)
 }
 
-// apply validates and installs a snapshot, making it the last good one.
-func (c *client) apply(s *ir.Snapshot) error {
-	if err := s.Validate(); err != nil {
+// apply validates and installs a snapshot with its items, making it the last good one.
+// Only what s does not share with the current snapshot is validated again.
+func (c *client) apply(s *ir.Snapshot, items *snapshotItems) error {
+	if err := s.ValidateFrom(c.current); err != nil {
 		return err
 	}
 	if err := c.opts.Apply(s); err != nil {
 		return err
 	}
-	c.current = s
+	c.current, c.items = s, items
 	return nil
 }
 
@@ -223,6 +226,7 @@ func (c *client) handle(m *ServerMessage) *ClientMessage {
 		c.opts.observe(m)
 	}
 	var snap *ir.Snapshot
+	var items *snapshotItems
 	var version string
 	switch {
 	case m.Synced != nil:
@@ -235,14 +239,15 @@ func (c *client) handle(m *ServerMessage) *ClientMessage {
 			snap = &ir.Snapshot{}
 		}
 		announced := snap.Version
-		snap.ComputeVersion()
+		items = itemsOf(snap)
+		snap.Version = items.digest().Version()
 		if snap.Version != version || announced != version {
 			return nack(version, fmt.Errorf("snapshot content hashes to %q, announced %q", snap.Version, version), false)
 		}
 	case m.Delta != nil:
 		version = m.Delta.Version
 		var err error
-		if snap, err = applyDelta(c.current, m.Delta); err != nil {
+		if snap, items, err = applyDelta(c.current, c.items, m.Delta); err != nil {
 			c.log.Warn("delta does not rebuild; asking for a full snapshot", "version", version, "err", err)
 			return nack(version, err, true)
 		}
@@ -252,13 +257,13 @@ func (c *client) handle(m *ServerMessage) *ClientMessage {
 	if c.current != nil && c.current.Version == version {
 		return &ClientMessage{Ack: &Ack{Version: version}}
 	}
-	if err := c.apply(snap); err != nil {
+	if err := c.apply(snap, items); err != nil {
 		c.log.Error("snapshot rejected; keeping the last good one", "version", version, "err", err)
 		return nack(version, err, false)
 	}
 	c.log.Info("applied snapshot", "version", version, "delta", m.Delta != nil)
 	if c.opts.CacheFile != "" {
-		if err := writeCache(c.opts.CacheFile, snap); err != nil {
+		if err := writeCache(c.opts.CacheFile, snap, items); err != nil {
 			c.log.Error("could not write the snapshot cache", "err", err)
 		}
 	}

@@ -36,7 +36,7 @@ func TestDiffAndApplyDelta(t *testing.T) {
 	if !slices.Equal(d.Certificates.Removals, []string{"c1"}) || !slices.Equal(d.StreamRoutes.Removals, []string{"s1"}) {
 		t.Errorf("removed sections: %+v %+v", d.Certificates, d.StreamRoutes)
 	}
-	got, err := applyDelta(base, d)
+	got, _, err := applyDelta(base, itemsOf(base), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +44,11 @@ func TestDiffAndApplyDelta(t *testing.T) {
 		t.Fatal("applyDelta did not rebuild the snapshot")
 	}
 
-	if _, err := applyDelta(next, d); err == nil || !strings.Contains(err.Error(), "base") {
+	if _, _, err := applyDelta(next, nil, d); err == nil || !strings.Contains(err.Error(), "base") {
 		t.Errorf("delta on the wrong base: %v", err)
 	}
 	d.Upstreams.Order = append(d.Upstreams.Order, "ghost")
-	if _, err := applyDelta(base, d); err == nil || !strings.Contains(err.Error(), "ghost") {
+	if _, _, err := applyDelta(base, nil, d); err == nil || !strings.Contains(err.Error(), "ghost") {
 		t.Errorf("delta naming an unknown item: %v", err)
 	}
 }

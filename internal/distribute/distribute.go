@@ -92,10 +92,17 @@ type Synced struct {
 // Delta turns the snapshot BaseVersion into Version. Each section lists the items that
 // are new or changed (Upserts), the names that left (Removals) and the full order of
 // names in the new snapshot (Order); unchanged items come from the base.
+//
+// Listeners travel as shells, without their virtual hosts: an upserted listener has an
+// empty VirtualHosts, and the virtual hosts of every listener whose list changed (or
+// that is new) travel in VirtualHosts, keyed by hostname. A listener without an entry
+// there keeps the virtual hosts it has in the base, so a route change re-sends one
+// virtual host.
 type Delta struct {
 	Version      string                  `json:"version"`
 	BaseVersion  string                  `json:"baseVersion"`
 	Listeners    Section[ir.Listener]    `json:"listeners"`
+	VirtualHosts []VirtualHostSection    `json:"virtualHosts,omitempty"`
 	Upstreams    Section[ir.Upstream]    `json:"upstreams"`
 	Certificates Section[ir.Certificate] `json:"certificates"`
 	StreamRoutes Section[ir.StreamRoute] `json:"streamRoutes"`
@@ -107,6 +114,13 @@ type Section[T any] struct {
 	Upserts  []T      `json:"upserts,omitempty"`
 	Removals []string `json:"removals,omitempty"`
 	Order    []string `json:"order,omitempty"`
+}
+
+// VirtualHostSection is the change to the virtual hosts of one listener, keyed by
+// hostname; Order is the listener's full list of hostnames in the new snapshot.
+type VirtualHostSection struct {
+	Listener string `json:"listener"`
+	Section[ir.VirtualHost]
 }
 
 // BootstrapRequest asks for a data-plane client certificate: the shared bootstrap token,

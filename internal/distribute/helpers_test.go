@@ -148,6 +148,7 @@ type dataPlane struct {
 	applied []*ir.Snapshot
 	kinds   []string // "snapshot", "delta", "synced" as received
 	fail    func(*ir.Snapshot) error
+	mangle  func(*ServerMessage) // changes a message before the client handles it
 }
 
 func (d *dataPlane) apply(s *ir.Snapshot) error {
@@ -165,6 +166,9 @@ func (d *dataPlane) apply(s *ir.Snapshot) error {
 func (d *dataPlane) observe(m *ServerMessage) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.mangle != nil {
+		d.mangle(m)
+	}
 	switch {
 	case m.Snapshot != nil:
 		d.kinds = append(d.kinds, "snapshot")

@@ -163,8 +163,11 @@ func TestDeltaNotUsedWhenLarger(t *testing.T) {
 	}
 }
 
-// TestResyncOnVersionMismatch: a data plane whose running snapshot drifted from what the
-// server believes cannot rebuild the delta's version; it asks for a full snapshot.
+// TestResyncOnVersionMismatch: a delta that does not rebuild the announced version (here
+// an upsert altered on the way; a data plane that drifted from what the server believes
+// looks the same) makes the data plane ask for a full snapshot. The data plane reuses
+// the item hashes of the snapshot it runs, so drift by modifying an applied snapshot in
+// place, which ClientOptions.Apply forbids, is not what this detects.
 func TestResyncOnVersionMismatch(t *testing.T) {
 	p := newPKI(t)
 	w := newWorld()
@@ -175,12 +178,11 @@ func TestResyncOnVersionMismatch(t *testing.T) {
 		OnNack: func(_ DataPlane, v, e string) { mu.Lock(); nacks = append(nacks, v); mu.Unlock() }})
 	dp := &dataPlane{}
 	first := true
-	dp.fail = func(s *ir.Snapshot) error {
-		if first { // corrupt the data plane's copy after accepting it
+	dp.mangle = func(m *ServerMessage) {
+		if m.Delta != nil && first { // corrupt the first delta
 			first = false
-			s.Upstreams[0].Endpoints[0].Weight = 7
+			m.Delta.Upstreams.Upserts[0].Endpoints[0].Weight = 7
 		}
-		return nil
 	}
 	runClient(t, ClientOptions{Address: addr, TLS: p.clientTLS(t, p.dir), ID: "dp", Labels: map[string]string{"gateway": "a"}}, dp)
 	eventually(t, "first ack", func() bool { return ackedBy(srv)["dp"] == w.get("a").Version })

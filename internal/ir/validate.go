@@ -1,8 +1,6 @@
 package ir
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,16 +11,32 @@ import (
 // Validate checks that a snapshot is internally consistent, so that a data plane can
 // compile it without failing half way. Translation only emits valid snapshots; this is
 // the gate before publishing, and the check a remote data plane runs on what it receives.
-func (s *Snapshot) Validate() error {
+func (s *Snapshot) Validate() error { return s.ValidateFrom(nil) }
+
+// ValidateFrom is Validate for a snapshot that shares parts with prev, a snapshot that
+// passed Validate and has not been modified since (nil: none), as a snapshot rebuilt
+// from a delta shares its unchanged items with the one before. It gives Validate's
+// verdict while checking only what may have changed: the routes of a virtual host whose
+// Routes slice is one of prev's (same backing array and length) and the endpoints of an
+// upstream whose Endpoints slice is one of prev's are not checked again, except that
+// such routes' upstream references are checked again when an upstream of prev is gone.
+// Everything else (names, listeners, certificates, stream routes, consumers) is checked
+// in full.
+func (s *Snapshot) ValidateFrom(prev *Snapshot) error {
 	var errs []string
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	known := knownParts(prev)
 
-	upstreams := map[string]bool{}
-	for _, u := range s.Upstreams {
+	upstreams := make(map[string]bool, len(s.Upstreams))
+	for i := range s.Upstreams {
+		u := &s.Upstreams[i]
 		if upstreams[u.Name] {
 			fail("upstream %q: duplicate name", u.Name)
 		}
 		upstreams[u.Name] = true
+		if len(u.Endpoints) > 0 && known.endpoints[&u.Endpoints[0]] == len(u.Endpoints) {
+			continue
+		}
 		for _, e := range u.Endpoints {
 			if _, _, err := net.SplitHostPort(e.Address); err != nil {
 				fail("upstream %q: endpoint %q: %v", u.Name, e.Address, err)
@@ -32,12 +46,19 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 	}
-	certs := map[string]bool{}
+	upstreamGone := false
+	if prev != nil {
+		for i := range prev.Upstreams {
+			upstreamGone = upstreamGone || !upstreams[prev.Upstreams[i].Name]
+		}
+	}
+	certs := make(map[string]bool, len(s.Certificates))
 	for _, c := range s.Certificates {
 		certs[c.Name] = true
 	}
-	listeners := map[string]bool{}
-	for _, l := range s.Listeners {
+	listeners := make(map[string]bool, len(s.Listeners))
+	for i := range s.Listeners {
+		l := &s.Listeners[i]
 		if listeners[l.Name] {
 			fail("listener %q: duplicate", l.Name)
 		}
@@ -53,9 +74,19 @@ func (s *Snapshot) Validate() error {
 		if (l.Protocol == HTTPS) && len(l.Certificates) == 0 {
 			fail("listener %q: HTTPS without a certificate", l.Name)
 		}
-		for _, vh := range l.VirtualHosts {
-			for _, r := range vh.Routes {
-				validateRoute(l.Name, vh.Hostname, &r, upstreams, fail)
+		for j := range l.VirtualHosts {
+			vh := &l.VirtualHosts[j]
+			checked := len(vh.Routes) > 0 && known.routes[&vh.Routes[0]] == len(vh.Routes)
+			if checked && !upstreamGone {
+				continue
+			}
+			for k := range vh.Routes {
+				rc := routeCheck{listener: l.Name, host: vh.Hostname, r: &vh.Routes[k], fail: fail}
+				if checked {
+					rc.references(upstreams)
+				} else {
+					rc.validate(upstreams)
+				}
 			}
 		}
 	}
@@ -69,7 +100,7 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 	}
-	consumers := map[string]bool{}
+	consumers := make(map[string]bool, len(s.Consumers))
 	for _, c := range s.Consumers {
 		if c.Name == "" {
 			fail("consumer without a name")
@@ -90,38 +121,87 @@ func (s *Snapshot) Validate() error {
 	return nil
 }
 
-func validateRoute(listener, host string, r *Route, upstreams map[string]bool, fail func(string, ...any)) {
-	where := fmt.Sprintf("listener %q host %q route %q", listener, host, r.Name)
-	switch r.Path.Type {
-	case MatchExact, MatchPrefix:
-		if !strings.HasPrefix(r.Path.Value, "/") {
-			fail("%s: path %q must start with /", where, r.Path.Value)
-		}
-	case MatchRegex:
-		if _, err := regexp.Compile(r.Path.Value); err != nil {
-			fail("%s: path regex: %v", where, err)
-		}
-	default:
-		fail("%s: unknown path match type %q", where, r.Path.Type)
+// parts are the route and endpoint lists of a validated snapshot, by the address of
+// their first element, with their lengths.
+type parts struct {
+	routes    map[*Route]int
+	endpoints map[*Endpoint]int
+}
+
+func knownParts(prev *Snapshot) parts {
+	var p parts
+	if prev == nil {
+		return p
 	}
-	for _, m := range append(append([]ValueMatch(nil), r.Headers...), r.QueryParams...) {
-		if m.Type == MatchRegex {
-			if _, err := regexp.Compile(m.Value); err != nil {
-				fail("%s: %s regex: %v", where, m.Name, err)
+	p.routes = map[*Route]int{}
+	for i := range prev.Listeners {
+		for _, vh := range prev.Listeners[i].VirtualHosts {
+			if len(vh.Routes) > 0 {
+				p.routes[&vh.Routes[0]] = len(vh.Routes)
 			}
 		}
 	}
-	for _, b := range r.Backends {
-		if !upstreams[b.Upstream] {
-			fail("%s: unknown upstream %q", where, b.Upstream)
+	p.endpoints = make(map[*Endpoint]int, len(prev.Upstreams))
+	for _, u := range prev.Upstreams {
+		if len(u.Endpoints) > 0 {
+			p.endpoints[&u.Endpoints[0]] = len(u.Endpoints)
 		}
 	}
-	validatePlugins(where, r.Plugins, fail)
+	return p
+}
+
+// routeCheck validates one route; the text naming it is built only for an error.
+type routeCheck struct {
+	listener, host string
+	r              *Route
+	fail           func(string, ...any)
+}
+
+func (c *routeCheck) where() string {
+	return fmt.Sprintf("listener %q host %q route %q", c.listener, c.host, c.r.Name)
+}
+
+func (c *routeCheck) validate(upstreams map[string]bool) {
+	r := c.r
+	switch r.Path.Type {
+	case MatchExact, MatchPrefix:
+		if !strings.HasPrefix(r.Path.Value, "/") {
+			c.fail("%s: path %q must start with /", c.where(), r.Path.Value)
+		}
+	case MatchRegex:
+		if _, err := regexp.Compile(r.Path.Value); err != nil {
+			c.fail("%s: path regex: %v", c.where(), err)
+		}
+	default:
+		c.fail("%s: unknown path match type %q", c.where(), r.Path.Type)
+	}
+	for _, ms := range [][]ValueMatch{r.Headers, r.QueryParams} {
+		for _, m := range ms {
+			if m.Type == MatchRegex {
+				if _, err := regexp.Compile(m.Value); err != nil {
+					c.fail("%s: %s regex: %v", c.where(), m.Name, err)
+				}
+			}
+		}
+	}
+	c.references(upstreams)
+	if len(r.Plugins) > 0 {
+		validatePlugins(c.where(), r.Plugins, c.fail)
+	}
 	if rd := r.Redirect; rd != nil {
 		switch rd.StatusCode {
 		case 301, 302, 303, 307, 308:
 		default:
-			fail("%s: redirect status %d", where, rd.StatusCode)
+			c.fail("%s: redirect status %d", c.where(), rd.StatusCode)
+		}
+	}
+}
+
+// references checks that the route's backends name known upstreams.
+func (c *routeCheck) references(upstreams map[string]bool) {
+	for _, b := range c.r.Backends {
+		if !upstreams[b.Upstream] {
+			c.fail("%s: unknown upstream %q", c.where(), b.Upstream)
 		}
 	}
 }
@@ -141,14 +221,6 @@ func validatePlugins(where string, specs []PluginSpec, fail func(string, ...any)
 			fail("%s: plugin %q: config is not valid JSON", where, p.Name)
 		}
 	}
-}
-
-// ComputeVersion sets Version to a hash of the content, so equal configs have equal versions.
-func (s *Snapshot) ComputeVersion() {
-	s.Version = ""
-	b, _ := json.Marshal(s)
-	sum := sha256.Sum256(b)
-	s.Version = hex.EncodeToString(sum[:8])
 }
 
 // Redacted returns a copy safe to show: private keys (certificates' and upstream

@@ -129,7 +129,7 @@ func benchListener(b *testing.B, rt *Runtime, s *ir.Snapshot, m *observe.Metrics
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := compileListener(&s.Listeners[0], ups, nil, m, pb)
+	st, err := compileListener(&s.Listeners[0], ups, nil, m, pb, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,8 +25,31 @@ type listenerState struct {
 	tlsConfig *tls.Config // nil for plaintext
 	table     *router.Table
 	routes    []*compiledRoute // parallel to table.Routes()
+	hosts     []hostState      // parallel to table.Spans()
 	notFound  *observe.RouteMetrics
 	gen       *pluginGen // the snapshot's plugin instances (plugins.go)
+}
+
+// hostState tells whether the compiled routes of one virtual host can serve in the
+// next state of the listener when the router reuses the virtual host (its routes did
+// not change): they must run no plugins (chains belong to one snapshot's plugin
+// generation) and their upstreams must be the ones the next snapshot resolves.
+type hostState struct {
+	plugins bool                 // some route runs plugins: compile again
+	ups     []*upstream.Upstream // distinct upstreams of the routes (backends, mirrors)
+}
+
+// reusable reports whether the compiled routes of h still hold with the upstreams ups.
+func (h *hostState) reusable(ups map[string]*upstream.Upstream) bool {
+	if h.plugins {
+		return false
+	}
+	for _, u := range h.ups {
+		if ups[u.Name()] != u {
+			return false
+		}
+	}
+	return true
 }
 
 // compiledRoute is the per-route runtime state kept next to the router's table.
@@ -61,8 +84,14 @@ type compiledRoute struct {
 }
 
 // compileListener compiles l; pb (nil: no plugins) builds the routes' plugin chains.
-func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs map[string]loadedCert, m *observe.Metrics, pb *pluginBuilder) (*listenerState, error) {
-	table, err := router.Compile(l)
+// prev (nil: none) is the listener's state in force: the virtual hosts whose routes l
+// shares with it keep their compiled form when still valid (see hostState).
+func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs map[string]loadedCert, m *observe.Metrics, pb *pluginBuilder, prev *listenerState) (*listenerState, error) {
+	var prevTable *router.Table
+	if prev != nil {
+		prevTable = prev.table
+	}
+	table, err := router.CompileFrom(l, prevTable)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: listener %q: %w", l.Name, err)
 	}
@@ -88,18 +117,50 @@ func compileListener(l *ir.Listener, ups map[string]*upstream.Upstream, certs ma
 		st.tlsConfig = sel.tlsConfig()
 	}
 	routes := table.Routes()
+	spans := table.Spans()
 	st.routes = make([]*compiledRoute, len(routes))
-	for id, r := range routes {
-		cr, err := compileRoute(table, id, r, ups, m)
-		if err == nil {
-			cr.plugins, err = pb.chain(r)
+	st.hosts = make([]hostState, len(spans))
+	for i, sp := range spans {
+		if sp.Prev >= 0 && prev.hosts[sp.Prev].reusable(ups) {
+			from := prevTable.Spans()[sp.Prev].First
+			copy(st.routes[sp.First:sp.First+sp.Len], prev.routes[from:from+sp.Len])
+			st.hosts[i] = prev.hosts[sp.Prev]
+			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("proxy: listener %q route %q (match %d): %w", l.Name, r.Name, r.MatchIndex, err)
+		h := &st.hosts[i]
+		seen := map[*upstream.Upstream]bool{}
+		for id := sp.First; id < sp.First+sp.Len; id++ {
+			r := routes[id]
+			cr, err := compileRoute(table, id, r, ups, m)
+			if err == nil {
+				cr.plugins, err = pb.chain(r)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("proxy: listener %q route %q (match %d): %w", l.Name, r.Name, r.MatchIndex, err)
+			}
+			st.routes[id] = cr
+			h.note(r, cr, seen)
 		}
-		st.routes[id] = cr
 	}
 	return st, nil
+}
+
+// note records what decides the reuse of a compiled route of the virtual host; seen
+// holds the upstreams already in h.ups.
+func (h *hostState) note(r *ir.Route, cr *compiledRoute, seen map[*upstream.Upstream]bool) {
+	h.plugins = h.plugins || len(r.Plugins) > 0 || cr.plugins != nil
+	add := func(u *upstream.Upstream) {
+		if !seen[u] {
+			seen[u] = true
+			h.ups = append(h.ups, u)
+		}
+	}
+	for _, u := range cr.backends {
+		add(u)
+	}
+	if cr.mirror != nil {
+		add(cr.mirror.up)
+	}
 }
 
 func compileRoute(t *router.Table, id int, r *ir.Route, ups map[string]*upstream.Upstream, m *observe.Metrics) (*compiledRoute, error) {

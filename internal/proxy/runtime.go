@@ -50,6 +50,9 @@ type Runtime struct {
 	closed    bool
 
 	snap atomic.Pointer[ir.Snapshot]
+	// routeRefs counts the occurrences of each route in the snapshot in force (with
+	// metrics on), so that a route's series are forgotten when its last one goes.
+	routeRefs map[routeKey]int
 	// hijacked tracks upgraded (WebSocket) connections, which http.Server forgets once
 	// hijacked, so Shutdown can wait for them and close them at the deadline.
 	hijacked conntrack.Set[io.Closer]
@@ -97,6 +100,11 @@ var ErrShutdown = errors.New("proxy: runtime is shut down")
 // configuration keeps serving unchanged, sockets bound for the attempt are closed,
 // and the error names the listener, route, certificate or upstream at fault.
 //
+// A snapshot must not be modified once applied: the next Apply neither validates nor
+// compiles again the virtual hosts whose Routes slice it shares with the snapshot in
+// force (as a snapshot rebuilt from a delta does), when their compiled form still holds
+// (no plugins, same upstreams).
+//
 // Listeners with an L4 protocol (TCP, TLS, UDP) are served by internal/proxy/l4
 // and go through the same steps (see l4runtime.go).
 func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
@@ -108,13 +116,14 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 	if s == nil {
 		return errors.New("proxy: nil snapshot")
 	}
-	if err := s.Validate(); err != nil {
-		return err
-	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
 		return ErrShutdown
+	}
+	// What s shares with the snapshot in force was validated with it.
+	if err := s.ValidateFrom(rt.snap.Load()); err != nil {
+		return err
 	}
 
 	ups, err := rt.registry.Build(s.Upstreams)
@@ -143,7 +152,11 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 		if l.Protocol != ir.HTTP && l.Protocol != ir.HTTPS {
 			continue
 		}
-		st, err := compileListener(l, ups, certs, rt.opts.Metrics, pb)
+		var prev *listenerState
+		if hl := rt.listeners[l.Name]; hl != nil {
+			prev = hl.state.Load()
+		}
+		st, err := compileListener(l, ups, certs, rt.opts.Metrics, pb, prev)
 		if err != nil {
 			rt.registry.Release(rt.upstreams)
 			return err
@@ -217,32 +230,70 @@ func (rt *Runtime) Apply(s *ir.Snapshot) (err error) {
 	return nil
 }
 
-// forgetMetrics drops per-route series of routes the new snapshot no longer has.
+// forgetMetrics drops per-route series of routes the new snapshot no longer has. It
+// keeps the number of occurrences of each route in the snapshot in force, and counts
+// only the virtual hosts that changed: one whose Routes slice the old snapshot also
+// has holds the same routes in both.
 func (rt *Runtime) forgetMetrics(s *ir.Snapshot) {
-	old := rt.snap.Load()
-	if old == nil || rt.opts.Metrics == nil {
+	if rt.opts.Metrics == nil {
 		return
 	}
-	type key struct{ gw, route string }
-	keep := map[key]bool{}
-	for _, l := range s.Listeners {
-		for _, vh := range l.VirtualHosts {
-			for _, r := range vh.Routes {
-				keep[key{r.Gateway, r.Name}] = true
+	if rt.routeRefs == nil {
+		rt.routeRefs = map[routeKey]int{}
+	}
+	type span struct {
+		first *ir.Route
+		n     int
+	}
+	old := rt.snap.Load()
+	same := map[span]int{}
+	if old != nil {
+		for _, l := range old.Listeners {
+			for _, vh := range l.VirtualHosts {
+				if len(vh.Routes) > 0 {
+					same[span{&vh.Routes[0], len(vh.Routes)}]++
+				}
 			}
 		}
 	}
+	for _, l := range s.Listeners {
+		for _, vh := range l.VirtualHosts {
+			if len(vh.Routes) == 0 {
+				continue
+			}
+			if sp := (span{&vh.Routes[0], len(vh.Routes)}); same[sp] > 0 {
+				same[sp]--
+				continue
+			}
+			for _, r := range vh.Routes {
+				rt.routeRefs[routeKey{r.Gateway, r.Name}]++
+			}
+		}
+	}
+	if old == nil {
+		return
+	}
 	for _, l := range old.Listeners {
 		for _, vh := range l.VirtualHosts {
-			for _, r := range vh.Routes {
-				if k := (key{r.Gateway, r.Name}); !keep[k] {
-					keep[k] = true // forget once
-					rt.opts.Metrics.Forget(r.Gateway, r.Name)
+			if len(vh.Routes) == 0 {
+				continue
+			}
+			if sp := (span{&vh.Routes[0], len(vh.Routes)}); same[sp] > 0 {
+				same[sp]-- // gone from the new snapshot
+				for _, r := range vh.Routes {
+					k := routeKey{r.Gateway, r.Name}
+					if rt.routeRefs[k]--; rt.routeRefs[k] <= 0 {
+						delete(rt.routeRefs, k)
+						rt.opts.Metrics.Forget(r.Gateway, r.Name)
+					}
 				}
 			}
 		}
 	}
 }
+
+// routeKey names a route's metric series.
+type routeKey struct{ gw, route string }
 
 // drain stops a listener from accepting and lets its requests finish in the
 // background, for at most DrainTimeout.

@@ -8,30 +8,37 @@ const maxFoldedHost = 256
 
 // hostIndex selects the virtual host for a request's host.
 type hostIndex struct {
-	exact map[string]*vhost // lower-case hostname without trailing dot
-	wild  map[string]*vhost // "*.example.com" stored as ".example.com"
-	any   *vhost            // "*"
+	exact map[string]hostRef // lower-case hostname without trailing dot
+	wild  map[string]hostRef // "*.example.com" stored as ".example.com"
+	any   hostRef            // "*"
+}
+
+// hostRef is a compiled virtual host as one table places it: its routes' IDs in the
+// table start at base.
+type hostRef struct {
+	v    *vhost
+	base int32
 }
 
 // add registers a virtual host under its hostname pattern. When a pattern repeats, the
 // first virtual host keeps it, as it would win a linear scan in match order.
-func (h *hostIndex) add(hostname string, v *vhost) {
+func (h *hostIndex) add(hostname string, v hostRef) {
 	name := strings.TrimSuffix(strings.ToLower(hostname), ".")
 	switch {
 	case name == "*":
-		if h.any == nil {
+		if h.any.v == nil {
 			h.any = v
 		}
 	case strings.HasPrefix(name, "*."):
 		if h.wild == nil {
-			h.wild = map[string]*vhost{}
+			h.wild = map[string]hostRef{}
 		}
 		if _, dup := h.wild[name[1:]]; !dup {
 			h.wild[name[1:]] = v
 		}
 	default:
 		if h.exact == nil {
-			h.exact = map[string]*vhost{}
+			h.exact = map[string]hostRef{}
 		}
 		if _, dup := h.exact[name]; !dup {
 			h.exact[name] = v
@@ -39,8 +46,9 @@ func (h *hostIndex) add(hostname string, v *vhost) {
 	}
 }
 
-// lookup returns the most specific virtual host for a raw Host header value, or nil.
-func (h *hostIndex) lookup(raw string) *vhost {
+// lookup returns the most specific virtual host for a raw Host header value (v nil for
+// none).
+func (h *hostIndex) lookup(raw string) hostRef {
 	host := hostname(raw)
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; 'A' <= c && c <= 'Z' {
@@ -52,7 +60,7 @@ func (h *hostIndex) lookup(raw string) *vhost {
 
 // lookupFolded lower-cases host into a stack buffer and looks that up: mixed-case
 // hosts cost a copy, not an allocation.
-func (h *hostIndex) lookupFolded(host string) *vhost {
+func (h *hostIndex) lookupFolded(host string) hostRef {
 	if len(host) > maxFoldedHost {
 		return lookupHost(h, strings.ToLower(host))
 	}
@@ -71,7 +79,7 @@ func (h *hostIndex) lookupFolded(host string) *vhost {
 // lookupHost looks up a normalised, lower-case host. It is generic so that a folded
 // host in a byte buffer is looked up without converting it to a string (map lookups
 // keyed by string(b) do not allocate).
-func lookupHost[S ~string | ~[]byte](h *hostIndex, host S) *vhost {
+func lookupHost[S ~string | ~[]byte](h *hostIndex, host S) hostRef {
 	if v, ok := h.exact[string(host)]; ok {
 		return v
 	}

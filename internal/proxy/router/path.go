@@ -1,12 +1,21 @@
 package router
 
-import "strings"
+import (
+	"strings"
 
-// vhost indexes the routes of one virtual host by path. Every list holds route IDs in
-// ascending order, which is precedence order.
+	"portico.dev/portico/internal/ir"
+)
+
+// vhost is one compiled virtual host: its routes, their compiled conditions, and an
+// index of them by path. Route IDs are local to the virtual host (a table adds the
+// virtual host's offset); every list holds IDs in ascending order, which is precedence
+// order. A vhost is immutable and may be shared by successive tables.
 type vhost struct {
-	exact map[string][]int32 // exact path -> routes
-	root  *node              // prefix and regex routes, by path segment
+	src      []ir.Route         // the listener's routes it was compiled from (identity for reuse)
+	routes   []ir.Route         // shallow copies of src, by local ID
+	compiled []route            // parallel to routes
+	exact    map[string][]int32 // exact path -> routes
+	root     *node              // prefix and regex routes, by path segment
 }
 
 // node is one path segment of the trie. routes lists, in precedence order, the prefix

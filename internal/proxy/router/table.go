@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 
 	"portico.dev/portico/internal/ir"
@@ -12,10 +13,24 @@ import (
 // Table is the compiled, immutable routing table of one listener. It is safe for
 // concurrent use by any number of goroutines; a new configuration compiles a new
 // Table that the data plane swaps in atomically.
+//
+// Each virtual host is compiled on its own (routes, conditions and path index, with
+// route IDs local to it) and placed in the table at an offset, so a table compiled with
+// CompileFrom takes the compiled virtual hosts of the previous table whose routes did
+// not change, instead of compiling them again.
 type Table struct {
-	routes   []*ir.Route // by route ID, in listener order (vhost by vhost)
-	compiled []route     // parallel to routes
-	hosts    hostIndex
+	routes []*ir.Route // by route ID, in listener order (vhost by vhost)
+	hosts  hostIndex
+	spans  []HostSpan // per virtual host of the listener, in order
+	vhosts []*vhost   // parallel to spans
+}
+
+// HostSpan places one virtual host of the listener in a table: its routes have the IDs
+// First to First+Len-1. Prev is the index (into its Spans) of the virtual host of the
+// previous table given to CompileFrom whose compiled form this one reuses, or -1 when
+// it was compiled anew.
+type HostSpan struct {
+	First, Len, Prev int
 }
 
 // route is the compiled form of one ir.Route's match conditions.
@@ -55,37 +70,80 @@ type valueMatch struct {
 //
 // The table keeps shallow copies of the listener's routes: their pointer fields
 // (filters, rewrites) are shared and must not be modified afterwards.
-func Compile(l *ir.Listener) (*Table, error) {
+func Compile(l *ir.Listener) (*Table, error) { return CompileFrom(l, nil) }
+
+// CompileFrom is Compile, reusing the compiled virtual hosts of prev (nil: none) whose
+// routes are the very ones of a virtual host of l: the same Routes slice (same backing
+// array and length), as when l shares its unchanged virtual hosts with the listener
+// prev was compiled from. The routes a table was compiled from must therefore not be
+// modified afterwards. Spans tells which virtual hosts were reused.
+func CompileFrom(l *ir.Listener, prev *Table) (*Table, error) {
 	n := 0
 	for i := range l.VirtualHosts {
 		n += len(l.VirtualHosts[i].Routes)
 	}
 	t := &Table{
-		routes:   make([]*ir.Route, 0, n),
-		compiled: make([]route, 0, n),
+		routes: make([]*ir.Route, 0, n),
+		spans:  make([]HostSpan, 0, len(l.VirtualHosts)),
+		vhosts: make([]*vhost, 0, len(l.VirtualHosts)),
+	}
+	var old map[*ir.Route]int // first source route → index in prev.vhosts
+	if prev != nil && len(prev.vhosts) > 0 {
+		old = make(map[*ir.Route]int, len(prev.vhosts))
+		for i, v := range prev.vhosts {
+			if len(v.src) > 0 {
+				old[&v.src[0]] = i
+			}
+		}
 	}
 	c := compiler{regexps: map[string]*regexp.Regexp{}}
-	copies := make([]ir.Route, 0, n)
 	for i := range l.VirtualHosts {
 		vh := &l.VirtualHosts[i]
-		v := newVHost()
-		for j := range vh.Routes {
-			r := &vh.Routes[j]
-			cr, err := c.route(r)
-			if err != nil {
-				return nil, fmt.Errorf("router: listener %q host %q route %q (match %d): %w",
-					l.Name, vh.Hostname, r.Name, r.MatchIndex, err)
+		span := HostSpan{First: len(t.routes), Len: len(vh.Routes), Prev: -1}
+		var v *vhost
+		if len(vh.Routes) > 0 {
+			if j, ok := old[&vh.Routes[0]]; ok && len(prev.vhosts[j].src) == len(vh.Routes) {
+				v, span.Prev = prev.vhosts[j], j
 			}
-			id := int32(len(t.routes))
-			copies = append(copies, *r)
-			t.routes = append(t.routes, &copies[len(copies)-1])
-			t.compiled = append(t.compiled, cr)
-			v.add(id, &cr)
 		}
-		t.hosts.add(vh.Hostname, v)
+		if v == nil {
+			var err error
+			if v, err = c.vhost(vh); err != nil {
+				return nil, fmt.Errorf("router: listener %q %w", l.Name, err)
+			}
+		}
+		for j := range v.routes {
+			t.routes = append(t.routes, &v.routes[j])
+		}
+		t.hosts.add(vh.Hostname, hostRef{v: v, base: int32(span.First)})
+		t.spans = append(t.spans, span)
+		t.vhosts = append(t.vhosts, v)
 	}
 	return t, nil
 }
+
+// vhost compiles the routes of one virtual host, with IDs local to it.
+func (c *compiler) vhost(vh *ir.VirtualHost) (*vhost, error) {
+	v := newVHost()
+	v.src = vh.Routes
+	v.routes = make([]ir.Route, len(vh.Routes))
+	v.compiled = make([]route, len(vh.Routes))
+	copy(v.routes, vh.Routes)
+	for j := range v.routes {
+		r := &v.routes[j]
+		cr, err := c.route(r)
+		if err != nil {
+			return nil, fmt.Errorf("host %q route %q (match %d): %w", vh.Hostname, r.Name, r.MatchIndex, err)
+		}
+		v.compiled[j] = cr
+		v.add(int32(j), &v.compiled[j])
+	}
+	return v, nil
+}
+
+// Spans places the listener's virtual hosts in the table's route IDs, in order. The
+// slice is shared with the table and must not be modified.
+func (t *Table) Spans() []HostSpan { return t.spans }
 
 // Routes returns the routes by ID: Match's result indexes this slice, so the data plane
 // can keep per-route runtime state (plugin chains, backend pickers) in a parallel
@@ -100,10 +158,16 @@ func (t *Table) Routes() []*ir.Route { return t.routes }
 // path[len(prefix):] is the remainder to keep. ok is false for other path match types
 // or an ID out of range. The prefix as configured stays in Routes()[id].Path.Value.
 func (t *Table) MatchedPrefix(id int) (prefix string, ok bool) {
-	if id < 0 || id >= len(t.compiled) || t.compiled[id].path != pathPrefix {
+	if id < 0 || id >= len(t.routes) {
 		return "", false
 	}
-	return t.compiled[id].value, true
+	// Spans are contiguous: the last one starting at or before id holds it.
+	i := sort.Search(len(t.spans), func(i int) bool { return t.spans[i].First > id }) - 1
+	cr := &t.vhosts[i].compiled[id-t.spans[i].First]
+	if cr.path != pathPrefix {
+		return "", false
+	}
+	return cr.value, true
 }
 
 // Match finds the route for a request. host is the raw Host header (it may carry a
@@ -115,7 +179,8 @@ func (t *Table) MatchedPrefix(id int) (prefix string, ok bool) {
 // regex header match, or when more than maxLists-1 nested prefixes of one path all
 // carry routes.
 func (t *Table) Match(host string, r *http.Request) (id int, ok bool) {
-	v := t.hosts.lookup(host)
+	ref := t.hosts.lookup(host)
+	v := ref.v
 	if v == nil {
 		return -1, false
 	}
@@ -149,12 +214,12 @@ func (t *Table) Match(host string, r *http.Request) (id int, ok bool) {
 		}
 		id := lists[best][0]
 		lists[best] = lists[best][1:]
-		cr := &t.compiled[id]
+		cr := &v.compiled[id]
 		if cr.path == pathRegex && !cr.matchRegexPath(path) {
 			continue
 		}
 		if cr.matchRest(host, r) {
-			return int(id), true
+			return int(ref.base + id), true
 		}
 	}
 }
