@@ -42,6 +42,11 @@ bench:
 bench-proxy:
 	bash bench/proxy.sh
 
+## bench-cp: control plane propagation, memory and apply time against nginx (see bench/README.md).
+.PHONY: bench-cp
+bench-cp:
+	bash bench/controlplane.sh
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
