@@ -155,6 +155,11 @@ func TestE2EApplyGetDiffHistoryRollbackDelete(t *testing.T) {
 	if first[1] != "create" || first[2] != "admin" || strings.Fields(rows[2])[1] != "update" {
 		t.Fatalf("history rows:\n%s", out)
 	}
+	out = mustE2E(t, url, "history", "routes", "echo", "--diff")
+	if !strings.Contains(out, "# revision "+first[0]+": create by admin") || !strings.Contains(out, "-      value: /echo\n") ||
+		!strings.Contains(out, "+      value: /echo2\n") {
+		t.Fatalf("history --diff does not show what the update changed:\n%s", out)
+	}
 	out = mustE2E(t, url, "rollback", "route", "echo", "--to-revision", first[0])
 	if !strings.HasPrefix(out, "route/echo rolled back to revision "+first[0]) {
 		t.Fatalf("rollback: %q", out)

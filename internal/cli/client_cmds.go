@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,9 +111,10 @@ func sortForDelete(keys []resource.Key) {
 func newHistoryCmd() *cobra.Command {
 	var cf clientFlags
 	var namespace string
+	var showDiff bool
 	cmd := &cobra.Command{
 		Use:   "history KIND NAME",
-		Short: "List the stored revisions of an object",
+		Short: "List the stored revisions of an object (who, when; --diff: what changed)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, err := client.ResolveKind(args[0])
@@ -126,9 +129,13 @@ func newHistoryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if showDiff {
+				return renderHistoryDiffs(cmd.OutOrStdout(), revs)
+			}
 			return renderHistory(cmd.OutOrStdout(), revs)
 		},
 	}
+	cmd.Flags().BoolVar(&showDiff, "diff", false, "show what each revision changed, as a unified diff against the one before")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace of the object")
 	cf.register(cmd)
 	return cmd
@@ -150,6 +157,31 @@ func renderHistory(w io.Writer, revs []client.Revision) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Revision, r.Operation, actor, when)
 	}
 	return tw.Flush()
+}
+
+// renderHistoryDiffs prints, for each revision, its header and the diff from the
+// previous content (a create diffs against nothing, a delete against the last content).
+func renderHistoryDiffs(w io.Writer, revs []client.Revision) error {
+	var prev []string
+	for _, r := range revs {
+		var cur []string
+		if len(r.Object) > 0 {
+			var m map[string]any
+			if err := json.Unmarshal(r.Object, &m); err != nil {
+				return fmt.Errorf("revision %d: %w", r.Revision, err)
+			}
+			y, err := comparableYAML(m)
+			if err != nil {
+				return err
+			}
+			cur = splitLines(y)
+		}
+		actor := cmp.Or(r.Actor, "-")
+		fmt.Fprintf(w, "# revision %d: %s by %s at %s\n", r.Revision, r.Operation, actor, r.Time)
+		fmt.Fprint(w, unifiedDiff(prev, cur, "before", fmt.Sprintf("revision %d", r.Revision), 3))
+		prev = cur
+	}
+	return nil
 }
 
 // newRollbackCmd is `portico rollback KIND NAME --to-revision N`.
