@@ -21,7 +21,7 @@ type routeEntry struct {
 
 // routes attaches every accepted Route to the HTTP and HTTPS listeners of its gateways.
 func (t *translator) routes(routes []*v1alpha1.Route) {
-	seen := map[resource.Key]int{}
+	seen := make(map[resource.Key]int, len(routes))
 	for _, i := range sortedByName(len(routes), func(i int) *v1alpha1.ObjectMeta { return &routes[i].Metadata }) {
 		r := routes[i]
 		key := keyOf(v1alpha1.KindRoute, &r.Metadata)
@@ -31,7 +31,9 @@ func (t *translator) routes(routes []*v1alpha1.Route) {
 		}
 		own := refOf(&r.Metadata)
 		t.plugins.routes[own] = true
-		t.plugins.inline[target{v1alpha1.KindRoute, own}] = entries
+		if len(entries) > 0 {
+			t.plugins.inline[target{v1alpha1.KindRoute, own}] = entries
+		}
 		st := t.status.get(key)
 		st.hasRefs = true
 		base := t.routeEntries(key, r)

@@ -78,7 +78,7 @@ func Translate(res *resource.Resources) (*ir.Snapshot, Statuses) {
 	}
 	t := &translator{
 		res:         res,
-		status:      statusBuilder{},
+		status:      make(statusBuilder, len(res.Routes)+len(res.Upstreams)+len(res.Gateways)+len(res.Plugins)+len(res.Consumers)+len(res.StreamRoutes)+len(res.Certificates)),
 		gateways:    map[ref]*v1alpha1.Gateway{},
 		upstreams:   map[ref]bool{},
 		certs:       map[ref]bool{},
