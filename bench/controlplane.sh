@@ -16,6 +16,7 @@
 #   WARMUP         unmeasured writes before the measured ones [2]
 #   DATAPLANES     data planes, on 127.0.1.1 … 127.0.1.N [10]
 #   GAP_MS         pause between writes [100]
+#   POLL_MS        pause between one proxy's polls [1]; the polls' CPU competes with what is measured
 #   SETTLE         pause before each memory reading, seconds [5]
 #   PG             PostgreSQL base URL, or "off" [postgres://postgres@127.0.0.1:5432 when it answers]
 #   PG_DB          database created for the run and dropped after [bench_cp]
@@ -80,7 +81,7 @@ if [[ $PROFILE_DIR == 1 ]]; then PROFILE_DIR=$TMP/profile; BENCH_KEEP=1; fi
 "$TMP/cpbench" -bin "$BIN" -nginx "$(command -v nginx)" -tmp "$TMP" \
   -sizes "${SIZES:-1000,10000}" -mem-sizes "${MEM_SIZES:-10000,100000}" \
   -writes "${WRITES:-100}" -nginx-writes "${NGINX_WRITES:-20}" -warmup "${WARMUP:-2}" \
-  -dataplanes "${DATAPLANES:-10}" -gap "${GAP_MS:-100}ms" -settle "${SETTLE:-5}s" \
+  -dataplanes "${DATAPLANES:-10}" -gap "${GAP_MS:-100}ms" -poll "${POLL_MS:-1}ms" -settle "${SETTLE:-5}s" \
   -pg "$PG_URL" -pg-db "${PG_DB:-bench_cp}" -pg-writes "${PG_WRITES:-20}" \
   -profile "$PROFILE_DIR" -profile-seconds "${PROFILE_SECONDS:-20}" \
   -cp-log-level "${CP_LOG_LEVEL:-debug}" -deadline "${BENCH_TIMEOUT:-900}s" -label "${LABEL:-}"

@@ -94,6 +94,7 @@ func main() {
 	flag.IntVar(&b.hosts, "hosts", 100, "distinct hosts the routes spread over")
 	flag.DurationVar(&b.settle, "settle", 5*time.Second, "pause before a memory reading")
 	flag.DurationVar(&b.gap, "gap", 100*time.Millisecond, "pause between writes")
+	flag.DurationVar(&pollInterval, "poll", time.Millisecond, "pause between a proxy's polls until it serves the change")
 	flag.DurationVar(&b.timeout, "timeout", 30*time.Second, "longest wait for one write to be served")
 	flag.StringVar(&b.pgBase, "pg", "", "PostgreSQL base URL (postgres://user@host:port) for the apply through PostgreSQL; empty to skip")
 	flag.StringVar(&b.pgDB, "pg-db", "bench_cp", "database created for the run and dropped after")

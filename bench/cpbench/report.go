@@ -15,7 +15,7 @@ func (b *bench) print(w io.Writer) {
 	fmt.Fprintf(w, "portico = %s %s\n", b.bin, b.label)
 
 	fmt.Fprintf(w, "\n1. Propagation: one route written -> served (200 from the backend) by every proxy, ms\n")
-	fmt.Fprintf(w, "   portico: admin PUT, then all %d data planes polled every ~1 ms; nginx: config written + SIGHUP, then polled\n", b.dataplanes)
+	fmt.Fprintf(w, "   portico: admin PUT, then all %d data planes polled every ~%s; nginx: config written + SIGHUP, then polled\n", b.dataplanes, pollInterval)
 	fmt.Fprintf(w, "%7s | %6s %8s %8s %8s %9s %8s | %6s %8s %8s %8s | %9s %9s | %s\n",
 		"routes", "writes", "p50", "p99", "max", "1st-DP50", "put50", "writes", "ng p50", "ng p99", "ng max", "ratio p50", "ratio p99", "goal p99 <= 100 ms")
 	for _, n := range b.sizes {
