@@ -40,6 +40,9 @@ type Result struct {
 	Gateways       map[types.NamespacedName]gwv1.GatewayStatus
 	Routes         map[RouteKey]gwv1.RouteStatus
 	Ingresses      map[types.NamespacedName]networkingv1.IngressStatus
+	// Warnings explain, per Ingress, what was skipped or approximated (a missing TLS
+	// Secret, an unsupported annotation value); the provider may turn them into events.
+	Warnings map[types.NamespacedName][]string
 }
 
 // Convert turns objs into Portico resources and Kubernetes statuses.
@@ -56,6 +59,7 @@ func Convert(objs *Objects, opts Options) *Result {
 		Gateways:       map[types.NamespacedName]gwv1.GatewayStatus{},
 		Routes:         map[RouteKey]gwv1.RouteStatus{},
 		Ingresses:      map[types.NamespacedName]networkingv1.IngressStatus{},
+		Warnings:       map[types.NamespacedName][]string{},
 	}}
 	c.ingresses()
 	c.gatewayAPI()
@@ -67,4 +71,7 @@ type converter struct {
 	objs *Objects
 	opts Options
 	out  *Result
+	// backends holds the Upstreams and Certificates made from Services and Secrets
+	// (services.go, secrets.go), shared by the Ingress and Gateway API conversions.
+	backends backendState
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // keyed renders a status map with "namespace/name" keys (YAML needs string keys).
-func keyed[V any](m map[types.NamespacedName]V) map[string]V {
+func keyed[V any](m map[types.NamespacedName]V) any {
 	if len(m) == 0 {
 		return nil
 	}
@@ -17,7 +17,7 @@ func keyed[V any](m map[types.NamespacedName]V) map[string]V {
 	return out
 }
 
-func routesKeyed(m map[RouteKey]gwv1.RouteStatus) map[string]gwv1.RouteStatus {
+func routesKeyed(m map[RouteKey]gwv1.RouteStatus) any {
 	if len(m) == 0 {
 		return nil
 	}
@@ -28,7 +28,7 @@ func routesKeyed(m map[RouteKey]gwv1.RouteStatus) map[string]gwv1.RouteStatus {
 	return out
 }
 
-func mapOrNil[V any](m map[string]V) map[string]V {
+func mapOrNil[V any](m map[string]V) any {
 	if len(m) == 0 {
 		return nil
 	}

@@ -19,6 +19,7 @@ type golden struct {
 	Gateways       any `json:"gateways,omitempty"`
 	Routes         any `json:"routes,omitempty"`
 	Ingresses      any `json:"ingresses,omitempty"`
+	Warnings       any `json:"warnings,omitempty"`
 }
 
 // TestGolden converts every testdata/*/*.in.yaml and compares with its .out.yaml
@@ -42,7 +43,7 @@ func TestGolden(t *testing.T) {
 			res := Convert(objs, Options{Addresses: []string{"198.18.0.10"}})
 			got, err := yaml.Marshal(golden{
 				Resources: res.Resources, GatewayClasses: mapOrNil(res.GatewayClasses), Gateways: keyed(res.Gateways),
-				Routes: routesKeyed(res.Routes), Ingresses: keyed(res.Ingresses),
+				Routes: routesKeyed(res.Routes), Ingresses: keyed(res.Ingresses), Warnings: keyed(res.Warnings),
 			})
 			if err != nil {
 				t.Fatal(err)
