@@ -14,12 +14,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"portico.dev/portico/internal/admin"
 	"portico.dev/portico/internal/controlplane"
 	"portico.dev/portico/internal/distribute"
+	"portico.dev/portico/internal/kube/convert"
 	"portico.dev/portico/internal/pki"
+	kubesource "portico.dev/portico/internal/provider/kubernetes"
 	storesource "portico.dev/portico/internal/provider/store"
+	"portico.dev/portico/internal/resource"
 	"portico.dev/portico/internal/store"
 	"portico.dev/portico/internal/translate"
 )
@@ -34,6 +39,11 @@ type controlFlags struct {
 	hosts     []string
 	logLevel  string
 	logFormat string
+
+	// Kubernetes source (off without kubeconfig).
+	kubeconfig         string
+	kubeAddresses      []string
+	kubeLeaderElection bool
 }
 
 func (f *controlFlags) register(cmd *cobra.Command, xdsDefault string) {
@@ -44,6 +54,9 @@ func (f *controlFlags) register(cmd *cobra.Command, xdsDefault string) {
 	fl.StringVar(&f.xdsAddr, "xds-addr", xdsDefault, "address data planes connect to (gRPC over mTLS); empty to disable")
 	fl.StringVar(&f.certs, "certs", "", "PKI folder from `portico init` (default <data-dir>; created when missing)")
 	fl.StringSliceVar(&f.hosts, "hosts", nil, "extra names or IPs for the control-plane certificate when it is created")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of a cluster whose Ingresses and Gateway API objects become routes (docs/kubernetes.md); empty: no Kubernetes source")
+	fl.StringSliceVar(&f.kubeAddresses, "kube-address", nil, "data-plane address (IP or hostname) written to Ingress and Gateway statuses (with --kubeconfig)")
+	fl.BoolVar(&f.kubeLeaderElection, "kube-leader-election", false, "with --kubeconfig: only the replica holding a Lease writes Kubernetes statuses")
 }
 
 // registerLogFlags adds the log flags for commands that do not share dataPlaneFlags.
@@ -112,6 +125,12 @@ func startControlPlane(ctx context.Context, f *controlFlags, logger *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	var kubeConfig *rest.Config
+	if f.kubeconfig != "" {
+		if kubeConfig, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig); err != nil {
+			return nil, fmt.Errorf("--kubeconfig: %w", err)
+		}
+	}
 
 	dsn := f.storeDSN
 	if dsn == "" {
@@ -142,6 +161,7 @@ func startControlPlane(ctx context.Context, f *controlFlags, logger *slog.Logger
 	}
 
 	cp := controlplane.New(logger)
+	sources := controlplane.NewSources(cp, controlplane.SourceStore, controlplane.SourceKubernetes)
 	running := &runningControlPlane{state: cp, store: st, certs: certs, tokenFile: initRes.AdminTokenFile}
 	runCtx, cancel := context.WithCancel(ctx)
 	closers = append(closers, cancel)
@@ -156,7 +176,7 @@ func startControlPlane(ctx context.Context, f *controlFlags, logger *slog.Logger
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler, err := admin.New(admin.Options{
-		Store: st, AdminToken: token, Current: cp.ResourcesAt, Statuses: running.statuses, DataPlanes: running.dataPlanes,
+		Store: st, AdminToken: token, Current: sources.ResourcesAt, Statuses: running.statuses, DataPlanes: running.dataPlanes,
 		Registry: registry, Gatherer: registry, Ready: cp.Ready, Logger: logger,
 	})
 	if err != nil {
@@ -171,9 +191,20 @@ func startControlPlane(ctx context.Context, f *controlFlags, logger *slog.Logger
 	closers = append(closers, func() { adminSrv.Close() })
 	running.adminAddr = adminLn.Addr().String()
 
-	source := &storesource.Provider{Store: st, Publish: cp.Update, Logger: logger,
-		Reject: func(err error) { logger.Warn("store unavailable; serving the last state", "error", err) }}
+	source := &storesource.Provider{Store: st, Logger: logger,
+		Publish: func(res *resource.Resources, rev int64) { sources.Update(controlplane.SourceStore, res, rev) },
+		Reject:  func(err error) { logger.Warn("store unavailable; serving the last state", "error", err) }}
 	go source.Run(runCtx)
+	if kubeConfig != nil {
+		kube := &kubesource.Provider{Config: kubeConfig, Options: convert.Options{Addresses: f.kubeAddresses},
+			Publish: sources.Publisher(controlplane.SourceKubernetes), Logger: logger, LeaderElection: f.kubeLeaderElection}
+		go func() {
+			if err := kube.Run(runCtx); err != nil {
+				logger.Error("kubernetes source stopped", "error", err)
+			}
+		}()
+		logger.Info("kubernetes source started", "kubeconfig", f.kubeconfig, "server", kubeConfig.Host)
+	}
 
 	running.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
