@@ -32,7 +32,13 @@ type bgProc struct {
 // when the test failed, logs its output under name.
 func startBg(t *testing.T, name string, args ...string) *bgProc {
 	t.Helper()
-	cmd := exec.Command(portico(t), args...)
+	return startBgCommand(t, name, portico(t), args...)
+}
+
+// startBgCommand is startBg for any program.
+func startBgCommand(t *testing.T, name, path string, args ...string) *bgProc {
+	t.Helper()
+	cmd := exec.Command(path, args...)
 	p := &bgProc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.out
 	cmd.Stderr = p.out
