@@ -30,6 +30,9 @@ services:
 tools:
 	@command -v h2spec >/dev/null 2>&1 || test -x "$$($(GO) env GOPATH)/bin/h2spec" || \
 		$(GO) install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+	@# kube-apiserver and etcd for the Kubernetes tests: built once (~10 min) into
+	@# ~/.cache/portico, here rather than inside a test binary's 10-minute timeout.
+	@hack/kube-binaries >/dev/null
 
 ## golden: regenerate translation golden files after an intended change (review the diff).
 golden:
