@@ -34,7 +34,8 @@ type ClientOptions struct {
 	// CacheFile keeps the last good snapshot (written atomically, 0600). When set,
 	// RunClient applies it before connecting and announces its version.
 	CacheFile string
-	// Apply installs a snapshot; an error keeps the previous one and is sent as a nack.
+	// Apply validates and installs a snapshot (proxy.Runtime.Apply does both); an error
+	// keeps the previous one and is sent as a nack.
 	// Snapshots passed to Apply share unchanged parts with earlier ones and must not be
 	// modified: the next delta is verified with the hashes of their items as received.
 	Apply func(*ir.Snapshot) error
@@ -135,12 +136,10 @@ func (c *client) loadCache() {
 	c.log.Info("started from the cached snapshot", "file", c.opts.CacheFile, "version", snap.Version)
 }
 
-// apply validates and installs a snapshot with its items, making it the last good one.
-// Only what s does not share with the current snapshot is validated again.
+// apply installs a snapshot with its items, making it the last good one. Validation is
+// the Apply callback's (proxy.Runtime.Apply validates what s does not share with the
+// snapshot in force), so it is not done twice here.
 func (c *client) apply(s *ir.Snapshot, items *snapshotItems) error {
-	if err := s.ValidateFrom(c.current); err != nil {
-		return err
-	}
 	if err := c.opts.Apply(s); err != nil {
 		return err
 	}
