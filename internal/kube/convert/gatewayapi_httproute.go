@@ -23,17 +23,26 @@ type ruleTemplate struct {
 // httpRoutes converts every HTTPRoute attached to Portico's Gateways.
 func (g *gwConv) httpRoutes() {
 	for _, r := range gwSorted(g.objs.HTTPRoutes) {
-		rs := g.attach(newRouteInfo(kindHTTPRoute, &r.ObjectMeta, r.Spec.Hostnames, true), r.Spec.ParentRefs)
-		if len(rs.parents) == 0 {
-			continue
-		}
-		var rules []*ruleTemplate
-		for i := range r.Spec.Rules {
-			rules = append(rules, g.httpRule(rs, fmt.Sprintf("spec.rules[%d]", i), &r.Spec.Rules[i]))
-		}
-		g.emitRoutes(rs, rules, false)
-		g.writeStatus(rs)
+		g.l7Route(newRouteInfo(kindHTTPRoute, &r.ObjectMeta, r.Spec.Hostnames, true), r.Spec.ParentRefs, len(r.Spec.Rules), false,
+			func(rs *routeResult, field string, i int) *ruleTemplate {
+				return g.httpRule(rs, field, &r.Spec.Rules[i])
+			})
 	}
+}
+
+// l7Route attaches one HTTPRoute or GRPCRoute to its parents, turns each of its n rules
+// into a template with rule, emits the Portico Routes and writes the route's status.
+func (g *gwConv) l7Route(info routeInfo, parents []gwv1.ParentReference, n int, grpc bool, rule func(rs *routeResult, field string, i int) *ruleTemplate) {
+	rs := g.attach(info, parents)
+	if len(rs.parents) == 0 {
+		return
+	}
+	rules := make([]*ruleTemplate, 0, n)
+	for i := range n {
+		rules = append(rules, rule(rs, fmt.Sprintf("spec.rules[%d]", i), i))
+	}
+	g.emitRoutes(rs, rules, grpc)
+	g.writeStatus(rs)
 }
 
 // emitRoutes makes one Portico Route per rule and Gateway, in the Gateway's namespace,
@@ -215,16 +224,10 @@ func pathModifier(p *gwv1.HTTPPathModifier) *v1alpha1.PathModifier {
 // "/package.Service/Method", and backends speak HTTP/2 without TLS (h2c).
 func (g *gwConv) grpcRoutes() {
 	for _, r := range gwSorted(g.objs.GRPCRoutes) {
-		rs := g.attach(newRouteInfo(kindGRPCRoute, &r.ObjectMeta, r.Spec.Hostnames, true), r.Spec.ParentRefs)
-		if len(rs.parents) == 0 {
-			continue
-		}
-		var rules []*ruleTemplate
-		for i := range r.Spec.Rules {
-			rules = append(rules, g.grpcRule(rs, fmt.Sprintf("spec.rules[%d]", i), &r.Spec.Rules[i]))
-		}
-		g.emitRoutes(rs, rules, true)
-		g.writeStatus(rs)
+		g.l7Route(newRouteInfo(kindGRPCRoute, &r.ObjectMeta, r.Spec.Hostnames, true), r.Spec.ParentRefs, len(r.Spec.Rules), true,
+			func(rs *routeResult, field string, i int) *ruleTemplate {
+				return g.grpcRule(rs, field, &r.Spec.Rules[i])
+			})
 	}
 }
 
